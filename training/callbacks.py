@@ -1,0 +1,138 @@
+"""Callbacks observe a run; they hold no training logic.
+
+The driver calls ``on_train_begin(step)``, ``on_step_end(step, logs)`` after every generator
+update with the global-mean values of that step, and ``on_train_end(step)``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+
+class Callback:
+    def on_train_begin(self, step: int) -> None: ...
+
+    def on_step_end(self, step: int, logs: dict[str, float]) -> None: ...
+
+    def on_train_end(self, step: int) -> None: ...
+
+
+class ScalarLogger(Callback):
+    """Writes the mean of each log value over ``every`` steps, learning rates and steps/s."""
+
+    def __init__(self, writer, every: int, learning_rates: dict[str, float]):
+        self.writer, self.every, self.learning_rates = writer, every, learning_rates
+        self._sums: dict[str, float] = {}
+        self._count = 0
+        self._since = time.perf_counter()
+
+    def on_train_begin(self, step):
+        self._since = time.perf_counter()
+
+    def on_step_end(self, step, logs):
+        for key, value in logs.items():
+            self._sums[key] = self._sums.get(key, 0.0) + value
+        self._count += 1
+        if step % self.every == 0:
+            self.flush(step)
+
+    def on_train_end(self, step):
+        if self._count:
+            self.flush(step)
+        self.writer.flush()
+
+    def flush(self, step):
+        elapsed = time.perf_counter() - self._since
+        with self.writer.as_default(step=step):
+            for key, total in self._sums.items():
+                tf.summary.scalar(key, total / self._count)
+            for key, lr in self.learning_rates.items():
+                tf.summary.scalar(f"lr/{key}", lr)
+            tf.summary.scalar("steps_per_sec", self._count / max(elapsed, 1e-9))
+        self._sums, self._count, self._since = {}, 0, time.perf_counter()
+
+
+class SampleGrid(Callback):
+    """Every ``every`` steps, renders the generator on a fixed latent batch as one grid image,
+    written to TensorBoard (``samples``) and to ``folder/step_NNNNNN.png``."""
+
+    def __init__(self, sample_fn, z: np.ndarray, folder: Path, writer, every: int):
+        self.sample_fn, self.z, self.folder = sample_fn, z, Path(folder)
+        self.writer, self.every = writer, every
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def on_train_begin(self, step):
+        if step == 0:
+            self.render(0)
+
+    def on_step_end(self, step, logs):
+        if step % self.every == 0:
+            self.render(step)
+
+    def on_train_end(self, step):
+        if not (self.folder / f"step_{step:06d}.png").exists():
+            self.render(step)
+
+    def render(self, step: int) -> Path:
+        grid = image_grid(np.asarray(self.sample_fn(self.z)))
+        path = self.folder / f"step_{step:06d}.png"
+        save_png(grid, path)
+        with self.writer.as_default(step=step):
+            tf.summary.image("samples", grid[None], max_outputs=1)
+        return path
+
+
+class ProgressBar(Callback):
+    """A Keras progress bar with the step's losses on a terminal; elsewhere (CI, a log file)
+    one plain line every ``every`` steps."""
+
+    def __init__(self, total: int, every: int):
+        self.total, self.every = total, every
+        self.interactive = sys.stdout.isatty()
+        self.bar = None
+        self._since = time.perf_counter()
+        self._last_step = 0
+
+    def on_train_begin(self, step):
+        self._since, self._last_step = time.perf_counter(), step
+        if self.interactive:
+            self.bar = keras.utils.Progbar(self.total, unit_name="step", interval=0.5)
+            if step:
+                self.bar.update(step)
+
+    def on_step_end(self, step, logs):
+        if self.interactive:
+            self.bar.update(step, values=list(logs.items()))
+        elif step % self.every == 0 or step == self.total:
+            rate = (step - self._last_step) / max(time.perf_counter() - self._since, 1e-9)
+            values = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
+            print(f"step {step}/{self.total} {values} ({rate:.1f} steps/s)", flush=True)
+            self._since, self._last_step = time.perf_counter(), step
+
+
+def image_grid(images: np.ndarray) -> np.ndarray:
+    """[N, H, W, C] floats in [-1, 1] -> one uint8 [rows*(H+1)+1, cols*(W+1)+1, C] grid."""
+    n, h, w, c = images.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    pixels = np.clip((images + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    grid = np.full((rows * (h + 1) + 1, cols * (w + 1) + 1, c), 255, np.uint8)
+    for i, image in enumerate(pixels):
+        r, q = divmod(i, cols)
+        grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + q * (w + 1) : 1 + q * (w + 1) + w] = image
+    return grid
+
+
+def save_png(grid: np.ndarray, path: Path) -> None:
+    image = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+    tmp = path.with_suffix(".tmp.png")
+    image.save(tmp)
+    tmp.replace(path)

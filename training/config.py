@@ -1,0 +1,325 @@
+"""Experiment configuration: nested dataclasses resolved in a fixed order.
+
+    family defaults -> preset -> --config FILE.yaml -> --set section.key=value -> validate
+
+Every key has a type; a value of the wrong type, a value outside its choices and a key that
+does not exist are one-line ``ConfigError``s. The ``model`` section is the family's own
+architecture dataclass (``zoo.dcgan.DCGANConfig`` for ``dcgan``). The resolved config is written
+to the run folder as ``config.yaml`` and read back by ``--resume``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+import zoo
+from zoo.losses import list_losses
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that is not accepted."""
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the real images come from and how they are batched.
+
+    Args:
+        dataset: a tensorflow-datasets name (``mnist``, ``fashion_mnist``, ``cifar10``,
+            ``celeb_a``, ...); ignored when ``source`` is ``folder``.
+        source: ``auto`` uses the TFDS copy when it is prepared or can be downloaded, and for
+            ``mnist`` falls back to the MNIST test set vendored in ganzoo when offline;
+            ``tfds`` and ``vendored`` force one of those; ``folder`` reads images from ``path``.
+        path: folder of images (searched recursively; subfolders become class labels).
+        tfds_data_dir: TFDS data directory (default: TFDS' own, ``~/tensorflow_datasets``).
+        split: TFDS split to train on.
+        batch_size: global batch size, split evenly over the replicas.
+        shuffle_buffer: examples in the shuffle buffer.
+        download_timeout: seconds to wait for the TFDS download host before treating the
+            machine as offline.
+    """
+
+    dataset: str = "mnist"
+    source: Literal["auto", "tfds", "vendored", "folder"] = "auto"
+    path: str | None = None
+    tfds_data_dir: str | None = None
+    split: str = "train"
+    batch_size: int = 64
+    shuffle_buffer: int = 10000
+    download_timeout: float = 3.0
+
+    def validate(self) -> None:
+        _positive(self, "data", "batch_size", "shuffle_buffer", "download_timeout")
+        if self.source == "folder" and not self.path:
+            raise ConfigError("data.source=folder needs data.path (a folder of images)")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How the GAN learns.
+
+    Args:
+        steps: generator updates in total.
+        d_steps: discriminator updates per generator update, each on its own real batch.
+        loss: adversarial loss pair (``None``: the family's own).
+        g_lr, d_lr: Adam learning rates of the generator and the discriminator.
+        beta_1, beta_2: Adam moment decays (DCGAN uses beta_1 = 0.5).
+        ema_decay: keep an exponential moving average of the generator's weights with this
+            decay and ship it (``None``: no EMA).
+        log_every: steps between scalar summaries.
+        sample_every: steps between sample grids (TensorBoard and PNG).
+        checkpoint_every: steps between checkpoints (one is always written at the end).
+        keep_checkpoints: checkpoints to keep (``None``: keep all).
+        num_samples: images in a sample grid (a square number fills the grid).
+    """
+
+    steps: int = 2000
+    d_steps: int = 1
+    loss: str | None = None
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    ema_decay: float | None = None
+    log_every: int = 50
+    sample_every: int = 250
+    checkpoint_every: int = 500
+    keep_checkpoints: int | None = 5
+    num_samples: int = 64
+
+    def validate(self) -> None:
+        _positive(
+            self, "train", "steps", "d_steps", "g_lr", "d_lr", "log_every", "sample_every",
+            "checkpoint_every", "num_samples",
+        )
+        for field in ("beta_1", "beta_2"):
+            if not 0.0 <= getattr(self, field) < 1.0:
+                raise ConfigError(f"train.{field} must be in [0, 1), got {getattr(self, field)}")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ConfigError(f"train.ema_decay must be in (0, 1) or none, got {self.ema_decay}")
+        if self.keep_checkpoints is not None and self.keep_checkpoints < 1:
+            raise ConfigError(
+                f"train.keep_checkpoints must be positive or none, got {self.keep_checkpoints}"
+            )
+        if self.loss is not None and self.loss not in list_losses():
+            raise ConfigError(
+                f"train.loss={self.loss!r} is not a known loss; accepted: "
+                f"{', '.join(list_losses())}"
+            )
+
+
+@dataclasses.dataclass
+class RuntimeConfig:
+    """Where and how the training runs.
+
+    Args:
+        strategy: ``auto`` (MirroredStrategy over all GPUs when there are several, one device
+            otherwise), ``one_device``, ``mirrored`` (all GPUs, or all CPU devices when there is
+            no GPU), or ``multi_worker`` (MultiWorkerMirroredStrategy configured by TF_CONFIG).
+        seed: seeds weights, noise and data order; the same seed gives the same run.
+        devices: devices for ``mirrored`` (e.g. ``/gpu:0,/gpu:1``); ``None`` for all.
+        virtual_cpus: split the host CPU into this many logical devices, to try distributed
+            training on a machine without GPUs.
+    """
+
+    strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = "auto"
+    seed: int = 0
+    devices: list[str] | None = None
+    virtual_cpus: int | None = None
+
+    def validate(self) -> None:
+        if self.virtual_cpus is not None and self.virtual_cpus < 1:
+            raise ConfigError(f"runtime.virtual_cpus must be positive, got {self.virtual_cpus}")
+
+
+SECTIONS = ("data", "model", "train", "runtime")
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    """Everything a run needs, saved as the run folder's ``config.yaml``."""
+
+    family: str
+    preset: str
+    model: Any
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> ExperimentConfig:
+        for section in SECTIONS:
+            try:
+                getattr(self, section).validate()
+            except ConfigError:
+                raise
+            except ValueError as err:  # the family's own model validation
+                raise ConfigError(str(err)) from None
+        return self
+
+
+def resolve(
+    family: str,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: Iterable[str] = (),
+) -> ExperimentConfig:
+    """The validated config of ``family``: defaults, then preset, file and ``key=value`` items."""
+    fam = zoo.get_family(family)
+    preset = preset or fam.default_preset
+    config = ExperimentConfig(family=family, preset=preset, model=fam.config_cls())
+    apply(config, fam.preset(preset), f"preset {preset!r}")
+    if config_file is not None:
+        apply(config, _read_yaml(config_file), str(config_file))
+    for item in overrides:
+        apply(config, parse_override(item), "--set")
+    return config.validate()
+
+
+def load(path: str | Path) -> ExperimentConfig:
+    """Reads a ``config.yaml`` written by ``save``."""
+    data = _read_yaml(path)
+    if "family" not in data:
+        raise ConfigError(f"{path}: no 'family' key; is this a ganzoo config.yaml?")
+    fam = zoo.get_family(data["family"])
+    config = ExperimentConfig(
+        family=fam.name, preset=data.get("preset", fam.default_preset), model=fam.config_cls()
+    )
+    apply(config, data, str(path))
+    return config.validate()
+
+
+def save(config: ExperimentConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def parse_override(item: str) -> dict[str, Any]:
+    """``"train.steps=10"`` -> ``{"train": {"steps": "10"}}`` (typed later, by ``apply``)."""
+    key, sep, value = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set expects section.key=value (e.g. train.steps=100), got {item!r}")
+    return {parts[0]: {parts[1]: value.strip()}}
+
+
+def apply(config: ExperimentConfig, data: Mapping[str, Any], origin: str) -> None:
+    """Sets the values of nested mapping ``data`` on ``config``, checking keys and types."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{origin}: expected a mapping of sections, got {type(data).__name__}")
+    for section, values in data.items():
+        if section in ("family", "preset"):
+            if values != getattr(config, section) and section == "family":
+                raise ConfigError(
+                    f"{origin}: is a config of family {values!r}, not {config.family!r}"
+                )
+            continue
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"{origin}: unknown config section {section!r}{_did_you_mean(section, SECTIONS)}; "
+                f"sections: {', '.join(SECTIONS)}"
+            )
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{origin}: section {section!r} must be a mapping of keys")
+        target = getattr(config, section)
+        hints = typing.get_type_hints(type(target))
+        names = [f.name for f in dataclasses.fields(target)]
+        for key, value in values.items():
+            if key not in names:
+                raise ConfigError(
+                    f"{origin}: unknown config key '{section}.{key}'"
+                    f"{_did_you_mean(key, names, section)}; keys of '{section}': {', '.join(names)}"
+                )
+            setattr(target, key, _coerce(value, hints[key], f"{section}.{key}", origin))
+
+
+def _did_you_mean(word: str, options: Iterable[str], section: str | None = None) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    if not close:
+        return ""
+    return f" (did you mean '{section}.{close[0]}'?)" if section else f" (did you mean {close[0]!r}?)"
+
+
+_NONE_WORDS = {"none", "null", "~", ""}
+_TRUE_WORDS, _FALSE_WORDS = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+def _coerce(value: Any, hint: Any, key: str, origin: str) -> Any:
+    """``value`` as type ``hint`` (values from ``--set`` arrive as strings)."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS):
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        args = typing.get_args(hint)
+
+    def bad(accepted: str) -> ConfigError:
+        return ConfigError(f"{origin}: {key}={value!r} is not accepted; expected {accepted}")
+
+    if typing.get_origin(hint) is Literal:
+        if value not in args:
+            raise bad("one of " + ", ".join(map(str, args)))
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word in _TRUE_WORDS | _FALSE_WORDS:
+            return word in _TRUE_WORDS
+        raise bad("true or false")
+    if hint is int:
+        if isinstance(value, bool):
+            raise bad("an integer")
+        if isinstance(value, int):
+            return value
+        try:
+            return int(str(value).replace("_", ""))
+        except ValueError:
+            raise bad("an integer") from None
+    if hint is float:
+        if isinstance(value, bool):
+            raise bad("a number")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise bad("a number") from None
+    if hint is str:
+        if isinstance(value, str) and value:
+            return value
+        raise bad("a non-empty string")
+    if typing.get_origin(hint) is list:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise bad("a list")
+        return [_coerce(item, args[0], key, origin) for item in items]
+    raise TypeError(f"config key {key} has a type the config cannot parse: {hint}")
+
+
+def _positive(section: Any, name: str, *fields: str) -> None:
+    for field in fields:
+        value = getattr(section, field)
+        if value <= 0:
+            raise ConfigError(f"{name}.{field} must be positive, got {value}")
+
+
+def _read_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (data, model, train, runtime)")
+    return data

@@ -1,0 +1,253 @@
+"""Input pipelines: batches of ``{"image": float32 in [-1, 1], "label": int32}``.
+
+Sources (``data.source``):
+    tfds      a tensorflow-datasets dataset, from its cache or downloaded when possible;
+    vendored  the MNIST test set shipped in ``training/assets/mnist`` (md5-checked), so that a
+              fresh install trains offline;
+    folder    a user's images, searched recursively; each first-level subfolder is a class;
+    auto      tfds when the dataset is prepared or its download host answers; for ``mnist``,
+              the vendored copy when the machine is offline; for other datasets a one-line
+              error that says how to prepare the data offline.
+
+Every pipeline has the same deterministic order for a given seed, and ``make_dataset`` can
+start ``skip`` examples in, before decoding, which is how a resumed run sees exactly the batches
+it would have seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import logging
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from training.config import DataConfig
+
+log = logging.getLogger(__name__)
+
+VENDORED_MNIST = Path(__file__).parent / "assets" / "mnist"
+_MNIST_FILES = {  # name -> (md5, IDX header bytes)
+    "t10k-images-idx3-ubyte.gz": ("9fb629c4189551a2d022fa330f9573f3", 16),
+    "t10k-labels-idx1-ubyte.gz": ("ec29112dd5afa0611ce80d1b7f02629c", 8),
+}
+# TFDS downloads most datasets (and its prepared copies) from Google Cloud Storage.
+DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+class DataError(RuntimeError):
+    """A dataset that cannot be read, with what to do about it."""
+
+
+@dataclasses.dataclass
+class Source:
+    """Undecoded examples plus what the log should say about them."""
+
+    examples: tf.data.Dataset  # elements: (encoded or raw image, label)
+    decode: Callable[[tf.Tensor], tf.Tensor]  # (element image) -> uint8 [H, W, C]
+    description: str
+    size: int | None
+
+
+def make_dataset(
+    config: DataConfig,
+    image_size: int,
+    channels: int,
+    seed: int,
+    skip: int = 0,
+    global_batch_size: int | None = None,
+) -> tuple[tf.data.Dataset, str]:
+    """An endless, shuffled, batched dataset and a one-line description of its source.
+
+    Args:
+        config: the ``data`` section of the experiment config.
+        image_size, channels: what the model expects; images are resized and converted.
+        seed: shuffle seed; the same seed gives the same order.
+        skip: examples to skip from the start of the endless stream (for resuming).
+        global_batch_size: defaults to ``config.batch_size``.
+    """
+    source = open_source(config, channels, seed)
+    batch = global_batch_size or config.batch_size
+    ds = source.examples
+    if source.size is not None and source.size < batch:
+        raise DataError(
+            f"{source.description} has {source.size} images, fewer than data.batch_size={batch}"
+        )
+    ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    if skip:
+        ds = ds.skip(skip)
+
+    def preprocess(image, label):
+        image = _to_model_format(source.decode(image), image_size, channels)
+        return {"image": image, "label": tf.cast(label, tf.int32)}
+
+    ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return ds, source.description
+
+
+def open_source(config: DataConfig, channels: int, seed: int = 0) -> Source:
+    """The examples that ``config`` names, choosing the source when ``source`` is ``auto``."""
+    if config.source == "folder":
+        return _folder_source(Path(config.path), channels)
+    if config.source == "vendored":
+        if config.dataset != "mnist":
+            raise DataError(
+                f"data.source=vendored has only mnist, not {config.dataset!r}; use source=tfds "
+                "or source=folder"
+            )
+        return _vendored_mnist_source("data.source=vendored")
+    builder = _tfds_builder(config)
+    if _is_prepared(builder):
+        return _tfds_source(builder, config, channels, seed, "prepared TFDS copy")
+    reachable, why = host_reachable(DOWNLOAD_HOST, config.download_timeout)
+    if reachable:
+        log.info("data: downloading and preparing %s with TFDS", config.dataset)
+        builder.download_and_prepare()
+        return _tfds_source(builder, config, channels, seed, "downloaded by TFDS")
+    if config.source == "auto" and config.dataset == "mnist":
+        return _vendored_mnist_source(f"TFDS copy not prepared and {why}")
+    raise DataError(
+        f"dataset {config.dataset!r} is not prepared in {builder.data_dir_root} and {why}; "
+        f"prepare it on a machine with internet (`tfds build {config.dataset}`), copy "
+        f"~/tensorflow_datasets/{config.dataset} here (or set data.tfds_data_dir), "
+        "or train on your own images with data.source=folder data.path=DIR"
+    )
+
+
+def host_reachable(address: tuple[str, int], timeout: float) -> tuple[bool, str]:
+    """Whether a TCP connection to ``address`` opens within ``timeout`` seconds, and why not."""
+    try:
+        socket.create_connection(address, timeout=timeout).close()
+        return True, ""
+    except OSError as err:
+        reason = "timed out" if isinstance(err, TimeoutError) else err.strerror or str(err)
+        return False, f"the download host {address[0]} is unreachable ({reason})"
+
+
+def load_vendored_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """The vendored MNIST test set: uint8 images [10000, 28, 28] and labels [10000]."""
+    arrays = []
+    for name, (md5, header) in _MNIST_FILES.items():
+        path = VENDORED_MNIST / name
+        try:
+            raw = path.read_bytes()
+        except OSError as err:
+            raise DataError(f"vendored MNIST file {path} cannot be read: {err.strerror}") from None
+        if hashlib.md5(raw).hexdigest() != md5:
+            raise DataError(
+                f"vendored MNIST file {path} is corrupt (md5 differs from {md5}); reinstall ganzoo"
+            )
+        arrays.append(np.frombuffer(gzip.decompress(raw), np.uint8, offset=header))
+    images, labels = arrays
+    return images.reshape(-1, 28, 28), labels
+
+
+def _vendored_mnist_source(why: str) -> Source:
+    images, labels = load_vendored_mnist()
+    examples = tf.data.Dataset.from_tensor_slices((images[..., None], labels.astype(np.int32)))
+    return Source(
+        examples=examples,
+        decode=lambda image: image,
+        description=f"mnist: the MNIST test set vendored in ganzoo, {len(images)} images ({why})",
+        size=len(images),
+    )
+
+
+def _tfds_builder(config: DataConfig):
+    import tensorflow_datasets as tfds
+
+    try:
+        return tfds.builder(config.dataset, data_dir=config.tfds_data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise DataError(
+            f"unknown TFDS dataset {config.dataset!r}; see tfds.list_builders() for the names, "
+            "or use data.source=folder"
+        ) from None
+
+
+def _is_prepared(builder) -> bool:
+    # TFDS logs a warning for every version folder it looks at that is not there yet.
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
+    try:
+        return builder.is_prepared()
+    finally:
+        absl_logger.setLevel(level)
+
+
+def _tfds_source(builder, config: DataConfig, channels: int, seed: int, how: str) -> Source:
+    import tensorflow_datasets as tfds
+
+    if config.split not in builder.info.splits:
+        raise DataError(
+            f"{config.dataset} has no split {config.split!r}; splits: "
+            f"{', '.join(builder.info.splits)}"
+        )
+    ds = builder.as_dataset(
+        split=config.split,
+        shuffle_files=True,
+        read_config=tfds.ReadConfig(shuffle_seed=seed),
+        decoders={"image": tfds.decode.SkipDecoding()},
+    )
+    has_label = "label" in builder.info.features
+    examples = ds.map(lambda ex: (ex["image"], ex["label"] if has_label else tf.constant(0)))
+    size = builder.info.splits[config.split].num_examples
+    return Source(
+        examples=examples,
+        decode=lambda data: tf.io.decode_image(data, channels, expand_animations=False),
+        description=f"{config.dataset}[{config.split}] from TFDS, {size} images ({how})",
+        size=size,
+    )
+
+
+def _folder_source(root: Path, channels: int) -> Source:
+    if not root.is_dir():
+        raise DataError(f"data.path {root} is not a folder")
+    paths = sorted(
+        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+    if not paths:
+        raise DataError(
+            f"data.path {root} holds no images ({', '.join(IMAGE_EXTENSIONS)}, searched "
+            "recursively)"
+        )
+    classes = sorted({p.relative_to(root).parts[0] for p in paths if p.parent != root})
+    index = {name: i for i, name in enumerate(classes)}
+    labels = [index.get(p.relative_to(root).parts[0], 0) for p in paths]
+    examples = tf.data.Dataset.from_tensor_slices(
+        ([str(p) for p in paths], np.asarray(labels, np.int32))
+    )
+    return Source(
+        examples=examples,
+        decode=lambda path: tf.io.decode_image(
+            tf.io.read_file(path), channels, expand_animations=False
+        ),
+        description=f"image folder {root}, {len(paths)} images in {max(len(classes), 1)} classes",
+        size=len(paths),
+    )
+
+
+def _to_model_format(image: tf.Tensor, size: int, channels: int) -> tf.Tensor:
+    """uint8 [H, W, C] -> float32 [size, size, channels] in [-1, 1], center-cropped square."""
+    have = image.shape[-1]
+    if have != channels:  # encoded images are decoded with the right channel count already
+        image = tf.image.grayscale_to_rgb(image) if channels == 3 else tf.image.rgb_to_grayscale(
+            image[..., :3]
+        )
+    shape = tf.shape(image)
+    side = tf.minimum(shape[0], shape[1])
+    image = tf.image.crop_to_bounding_box(
+        image, (shape[0] - side) // 2, (shape[1] - side) // 2, side, side
+    )
+    image = tf.cast(image, tf.float32)
+    image = tf.image.resize(image, (size, size), antialias=True)
+    image = tf.ensure_shape(image, (size, size, channels))
+    return tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)

@@ -1,0 +1,250 @@
+"""The driver: one training loop for every ``tf.distribute`` strategy.
+
+It runs ``trainer.train_step`` with ``strategy.run`` inside a ``tf.function`` over a distributed
+dataset (not ``Model.fit``, which fails under MultiWorkerMirroredStrategy with Keras 3, see
+keras-team/keras#20585), checkpoints with ``tf.train.CheckpointManager`` and hands the global
+values of each step to the callbacks.
+
+Run folder (``runs/<family>-<timestamp>/`` or ``--run-dir``)::
+
+    config.yaml        the resolved config; --resume reads it back
+    checkpoints/       ckpt-<step>.{index,data-*}: G, D, EMA G, both optimizers (with their
+                       step counters, which are also the noise RNG state)
+    logs/              TensorBoard events: d_loss, g_loss, d_real_acc, d_fake_acc, lr/*,
+                       steps_per_sec, and "samples" image grids
+    samples/           step_NNNNNN.png grids from a fixed latent batch
+    generator.keras    the generator to ship (EMA weights when kept), rewritten atomically at
+                       every checkpoint
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import os
+import signal
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import zoo
+from training import callbacks as cb
+from training.config import ExperimentConfig, save
+from training.data import make_dataset
+from training.strategy import make_strategy
+from training.trainer import GANTrainer
+from zoo.losses import get_loss
+
+log = logging.getLogger(__name__)
+
+
+class RunError(RuntimeError):
+    """A run folder that cannot be used as asked."""
+
+
+@dataclasses.dataclass
+class RunResult:
+    run_dir: Path
+    step: int
+    interrupted: bool
+    logs: dict[str, float]
+
+
+@dataclasses.dataclass
+class Session:
+    """Everything built for a run, in the strategy's scope."""
+
+    config: ExperimentConfig
+    strategy: tf.distribute.Strategy
+    trainer: GANTrainer
+    checkpoint: tf.train.Checkpoint
+
+
+def build_session(config: ExperimentConfig) -> Session:
+    """Strategy, networks, trainer, optimizers and checkpoint for ``config``."""
+    strategy = make_strategy(config.runtime)
+    if config.data.batch_size % strategy.num_replicas_in_sync:
+        raise RunError(
+            f"data.batch_size={config.data.batch_size} does not split evenly over "
+            f"{strategy.num_replicas_in_sync} replicas"
+        )
+    family = zoo.get_family(config.family)
+    train = config.train
+    with strategy.scope():
+        keras.utils.set_random_seed(config.runtime.seed)
+        nets = family.build(config.model)
+        trainer = GANTrainer(
+            nets.generator,
+            nets.discriminator,
+            loss=get_loss(train.loss or family.loss),
+            latent_dim=config.model.latent_dim,
+            d_steps=train.d_steps,
+            ema_decay=train.ema_decay,
+            seed=config.runtime.seed,
+        )
+        trainer.compile(
+            d_optimizer=keras.optimizers.Adam(train.d_lr, train.beta_1, train.beta_2),
+            g_optimizer=keras.optimizers.Adam(train.g_lr, train.beta_1, train.beta_2),
+        )
+        parts = dict(
+            generator=trainer.generator,
+            discriminator=trainer.discriminator,
+            d_optimizer=trainer.d_optimizer,
+            g_optimizer=trainer.g_optimizer,
+        )
+        if trainer.generator_ema is not None:
+            parts["generator_ema"] = trainer.generator_ema
+        checkpoint = tf.train.Checkpoint(**parts)
+    return Session(config, strategy, trainer, checkpoint)
+
+
+def restore_latest(session: Session, manager: tf.train.CheckpointManager) -> int:
+    """Restores the newest readable checkpoint and returns its step (0 when there is none).
+
+    An unreadable newest checkpoint (a crash while it was written) is reported and skipped in
+    favour of the one before it, so a run folder can always resume.
+    """
+    for path in reversed(manager.checkpoints):
+        try:
+            session.checkpoint.read(path).assert_existing_objects_matched()
+        except (tf.errors.OpError, AssertionError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            log.warning("checkpoint %s is unreadable (%s); trying the one before", path, first)
+            continue
+        return int(session.trainer.step.numpy())
+    if manager.checkpoints:
+        raise RunError(
+            f"no checkpoint in {manager.directory} can be read; the run cannot resume"
+        )
+    return 0
+
+
+def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -> RunResult:
+    """Trains ``config`` into ``run_dir`` (continuing its last checkpoint when ``resume``)."""
+    run_dir = Path(run_dir)
+    _prepare_run_dir(run_dir, config, resume)
+    session = build_session(config)
+    strategy, trainer, train_cfg = session.strategy, session.trainer, config.train
+
+    manager = tf.train.CheckpointManager(
+        session.checkpoint, run_dir / "checkpoints", max_to_keep=train_cfg.keep_checkpoints,
+        checkpoint_name="ckpt",
+    )
+    start = restore_latest(session, manager) if resume else 0
+    if resume:
+        print(f"resuming {run_dir} at step {start}/{train_cfg.steps}", flush=True)
+
+    batches_per_step = train_cfg.d_steps
+    dataset, description = make_dataset(
+        config.data,
+        image_size=config.model.image_size,
+        channels=config.model.channels,
+        seed=config.runtime.seed,
+        skip=start * batches_per_step * config.data.batch_size,
+    )
+    print(f"data: {description}", flush=True)
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+
+    @tf.function
+    def step_fn():
+        batches = tuple(next(iterator) for _ in range(batches_per_step))
+        logs = strategy.run(trainer.train_step, args=(batches,))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in logs.items()}
+
+    writer = tf.summary.create_file_writer(str(run_dir / "logs"))
+    z_fixed = np.random.default_rng(config.runtime.seed).standard_normal(
+        (train_cfg.num_samples, config.model.latent_dim)
+    ).astype(np.float32)
+    callbacks = [
+        cb.ScalarLogger(
+            writer, train_cfg.log_every, {"generator": train_cfg.g_lr, "discriminator": train_cfg.d_lr}
+        ),
+        cb.SampleGrid(
+            lambda z: trainer.sampler(z, training=False), z_fixed, run_dir / "samples", writer,
+            train_cfg.sample_every,
+        ),
+        cb.ProgressBar(train_cfg.steps, train_cfg.log_every),
+    ]
+
+    def checkpoint(step: int) -> None:
+        manager.save(checkpoint_number=step)
+        save_generator(trainer.sampler, run_dir / "generator.keras")
+
+    step, logs, interrupted = start, {}, False
+    for c in callbacks:
+        c.on_train_begin(step)
+    started = time.perf_counter()
+    with _sigterm_as_interrupt():
+        try:
+            while step < train_cfg.steps:
+                logs = {k: float(v) for k, v in step_fn().items()}
+                step += 1
+                bad = [k for k, v in logs.items() if not math.isfinite(v)]
+                if bad:
+                    raise RunError(
+                        f"{', '.join(bad)} became {logs[bad[0]]} at step {step}; the last good "
+                        f"checkpoint is kept in {run_dir / 'checkpoints'} (try lower learning rates)"
+                    )
+                for c in callbacks:
+                    c.on_step_end(step, logs)
+                if step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps:
+                    checkpoint(step)
+        except KeyboardInterrupt:
+            interrupted = True
+            if step > start and manager.latest_checkpoint != _ckpt_path(manager, step):
+                checkpoint(step)
+            print(f"\ninterrupted at step {step}; continue with: python -m training.run "
+                  f"{config.family} --run-dir {run_dir} --resume", flush=True)
+    for c in callbacks:
+        c.on_train_end(step)
+    if not interrupted:
+        elapsed = time.perf_counter() - started
+        print(f"done: {step} steps in {elapsed:.0f}s; generator: {run_dir / 'generator.keras'}",
+              flush=True)
+    return RunResult(run_dir, step, interrupted, logs)
+
+
+def save_generator(generator: keras.Model, path: Path) -> None:
+    """Writes ``generator`` to ``path`` atomically (a temporary file, then a rename)."""
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    generator.save(tmp)
+    os.replace(tmp, path)
+
+
+def _ckpt_path(manager: tf.train.CheckpointManager, step: int) -> str:
+    return os.path.join(manager.directory, f"ckpt-{step}")
+
+
+def _prepare_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> None:
+    if resume:
+        if not (run_dir / "config.yaml").is_file():
+            raise RunError(f"{run_dir} is not a run folder (no config.yaml); cannot resume it")
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        raise RunError(
+            f"run folder {run_dir} already exists; pass --resume to continue it or choose "
+            "another --run-dir"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save(config, run_dir / "config.yaml")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Treats SIGTERM (a preempted job) like Ctrl-C: checkpoint, then stop."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

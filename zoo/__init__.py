@@ -1,0 +1,9 @@
+"""ganzoo's model zoo: what a GAN *is* (networks, losses, registry). No training code here.
+
+Importing ``zoo`` registers every family.
+"""
+
+from zoo import dcgan  # noqa: F401  (registers the family)
+from zoo.registry import Family, Networks, RegistryError, get_family, list_families
+
+__all__ = ["Family", "Networks", "RegistryError", "get_family", "list_families"]

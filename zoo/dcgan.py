@@ -1,0 +1,172 @@
+"""DCGAN: deep convolutional GAN.
+
+Reference:
+    Radford, Metz, Chintala. "Unsupervised Representation Learning with Deep Convolutional
+    Generative Adversarial Networks." ICLR 2016. https://arxiv.org/abs/1511.06434
+
+The architecture follows the paper's guidelines: strided (transposed) convolutions instead of
+pooling, batch normalization in both networks (not on the generator output nor the discriminator
+input), ReLU in the generator with a tanh output, LeakyReLU(0.2) in the discriminator, and
+weights initialised from N(0, 0.02).
+
+Networks are plain functional ``keras.Model``s of built-in layers, so a saved generator loads
+with ``keras.saving.load_model`` in any Keras 3 process, without ganzoo installed; the arguments
+that built it are kept in the run folder's ``config.yaml``. All generator ops (Dense, Reshape,
+Conv2DTranspose, BatchNormalization, ReLU, tanh) convert to TFLite and ONNX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import keras
+from keras import layers
+
+from zoo.registry import Family, Networks, register_family
+
+
+@dataclasses.dataclass
+class DCGANConfig:
+    """Architecture arguments of a DCGAN.
+
+    Args:
+        image_size: height and width of the square images; it is halved down to a starting
+            size of 4 to 7 pixels, so it must be 2**k times a number from 4 to 7 (16, 28, 32,
+            64, 128, ...).
+        channels: image channels (1 for grayscale, 3 for RGB).
+        latent_dim: size of the generator's input ``z``.
+        base_filters: filters of the generator's last hidden layer and the discriminator's first;
+            each resolution step towards 4x4 doubles them (the paper's 64x64 model is 128).
+        kernel_size: size of every (transposed) convolution kernel.
+        norm: ``"batch"`` for the paper's batch normalization, ``"none"`` to leave it out.
+    """
+
+    image_size: int = 28
+    channels: int = 1
+    latent_dim: int = 100
+    base_filters: int = 64
+    kernel_size: int = 4
+    norm: Literal["batch", "none"] = "batch"
+
+    def validate(self) -> None:
+        for field in ("image_size", "channels", "latent_dim", "base_filters", "kernel_size"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"model.{field} must be positive, got {getattr(self, field)}")
+        start, _ = _resolution_plan(self.image_size)
+        if start is None:
+            raise ValueError(
+                f"model.image_size={self.image_size} cannot be reached by doubling from 4-7 "
+                "pixels; use 2**k times 4, 5, 6 or 7 (e.g. 16, 28, 32, 64, 128)"
+            )
+
+
+def _resolution_plan(image_size: int) -> tuple[int | None, int]:
+    """(starting size, number of 2x steps) to reach ``image_size``; (None, 0) if impossible."""
+    size, steps = image_size, 0
+    while size % 2 == 0 and size // 2 >= 4:
+        size, steps = size // 2, steps + 1
+    if not 4 <= size <= 7 or steps == 0:
+        return None, 0
+    return size, steps
+
+
+def _init():
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+def build_generator(config: DCGANConfig, name: str = "generator") -> keras.Model:
+    """z [batch, latent_dim] -> images [batch, size, size, channels] in [-1, 1].
+
+    Example:
+        >>> g = build_generator(DCGANConfig(image_size=28, channels=1))
+        >>> g(keras.random.normal((2, 100))).shape
+        TensorShape([2, 28, 28, 1])
+    """
+    config.validate()
+    start, steps = _resolution_plan(config.image_size)
+    filters = config.base_filters * 2 ** (steps - 1)
+    batch_norm = config.norm == "batch"
+
+    z = keras.Input((config.latent_dim,), name="z")
+    x = layers.Dense(
+        start * start * filters, use_bias=not batch_norm, kernel_initializer=_init(), name="project"
+    )(z)
+    x = layers.Reshape((start, start, filters), name="reshape")(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name="project_bn")(x)
+    x = layers.ReLU(name="project_relu")(x)
+    for i in range(1, steps):
+        filters //= 2
+        x = layers.Conv2DTranspose(
+            filters, config.kernel_size, strides=2, padding="same", use_bias=not batch_norm,
+            kernel_initializer=_init(), name=f"up{i}_conv",
+        )(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"up{i}_bn")(x)
+        x = layers.ReLU(name=f"up{i}_relu")(x)
+    x = layers.Conv2DTranspose(
+        config.channels, config.kernel_size, strides=2, padding="same",
+        kernel_initializer=_init(), name="to_image",
+    )(x)
+    image = layers.Activation("tanh", name="image", dtype="float32")(x)
+    return keras.Model(z, image, name=name)
+
+
+def build_discriminator(config: DCGANConfig, name: str = "discriminator") -> keras.Model:
+    """images [batch, size, size, channels] -> logits [batch, 1] (real > 0 > fake)."""
+    config.validate()
+    _, steps = _resolution_plan(config.image_size)
+    batch_norm = config.norm == "batch"
+
+    image = keras.Input((config.image_size, config.image_size, config.channels), name="image")
+    x = image
+    filters = config.base_filters
+    for i in range(steps):
+        use_bn = batch_norm and i > 0  # the paper leaves BN off the discriminator input layer
+        x = layers.Conv2D(
+            filters, config.kernel_size, strides=2, padding="same", use_bias=not use_bn,
+            kernel_initializer=_init(), name=f"down{i}_conv",
+        )(x)
+        if use_bn:
+            x = layers.BatchNormalization(name=f"down{i}_bn")(x)
+        x = layers.LeakyReLU(0.2, name=f"down{i}_lrelu")(x)
+        filters *= 2
+    x = layers.Flatten(name="flatten")(x)
+    logits = layers.Dense(1, kernel_initializer=_init(), name="logits", dtype="float32")(x)
+    return keras.Model(image, logits, name=name)
+
+
+def build(config: DCGANConfig) -> Networks:
+    return Networks(generator=build_generator(config), discriminator=build_discriminator(config))
+
+
+register_family(
+    Family(
+        name="dcgan",
+        config_cls=DCGANConfig,
+        build=build,
+        paper="Radford et al. 2015, arXiv:1511.06434",
+        default_preset="dcgan_mnist",
+        presets={
+            # Handwritten digits, 28x28x1; about 5 minutes on 2 CPU cores.
+            "dcgan_mnist": {
+                "data": {"dataset": "mnist", "batch_size": 64},
+                "model": {"image_size": 28, "channels": 1, "latent_dim": 100, "base_filters": 64},
+                "train": {"steps": 2000, "g_lr": 2e-4, "d_lr": 2e-4, "beta_1": 0.5},
+            },
+            # The paper's 64x64 RGB model for CelebA-like faces (needs a GPU to be practical).
+            "dcgan_celeba": {
+                "data": {"dataset": "celeb_a", "batch_size": 128},
+                "model": {"image_size": 64, "channels": 3, "latent_dim": 100, "base_filters": 128},
+                "train": {"steps": 20000, "g_lr": 2e-4, "d_lr": 2e-4, "beta_1": 0.5},
+            },
+            # For tests: seconds on a CPU.
+            "tiny": {
+                "data": {"dataset": "mnist", "batch_size": 8},
+                "model": {"image_size": 16, "channels": 1, "latent_dim": 8, "base_filters": 4},
+                "train": {"steps": 4, "log_every": 1, "sample_every": 2, "checkpoint_every": 2},
+            },
+        },
+    )
+)
