@@ -97,8 +97,16 @@ class TrainConfig:
 
     def validate(self) -> None:
         _positive(
-            self, "train", "steps", "d_steps", "g_lr", "d_lr", "log_every", "sample_every",
-            "checkpoint_every", "num_samples",
+            self,
+            "train",
+            "steps",
+            "d_steps",
+            "g_lr",
+            "d_lr",
+            "log_every",
+            "sample_every",
+            "checkpoint_every",
+            "num_samples",
         )
         for field in ("beta_1", "beta_2"):
             if not 0.0 <= getattr(self, field) < 1.0:
@@ -246,7 +254,9 @@ def _did_you_mean(word: str, options: Iterable[str], section: str | None = None)
     close = difflib.get_close_matches(word, list(options), n=1)
     if not close:
         return ""
-    return f" (did you mean '{section}.{close[0]}'?)" if section else f" (did you mean {close[0]!r}?)"
+    return (
+        f" (did you mean '{section}.{close[0]}'?)" if section else f" (did you mean {close[0]!r}?)"
+    )
 
 
 _NONE_WORDS = {"none", "null", "~", ""}

@@ -186,26 +186,36 @@ def _is_prepared(builder) -> bool:
 def _tfds_source(builder, config: DataConfig, channels: int, seed: int, how: str) -> Source:
     import tensorflow_datasets as tfds
 
-    if config.split not in builder.info.splits:
-        raise DataError(
-            f"{config.dataset} has no split {config.split!r}; splits: "
-            f"{', '.join(builder.info.splits)}"
+    try:
+        ds = builder.as_dataset(
+            split=config.split,
+            shuffle_files=True,
+            read_config=tfds.ReadConfig(shuffle_seed=seed),
+            decoders={"image": tfds.decode.SkipDecoding()},
         )
-    ds = builder.as_dataset(
-        split=config.split,
-        shuffle_files=True,
-        read_config=tfds.ReadConfig(shuffle_seed=seed),
-        decoders={"image": tfds.decode.SkipDecoding()},
-    )
+    except (ValueError, KeyError) as err:
+        raise DataError(
+            f"{config.dataset} cannot read split {config.split!r}: {_first_line(err)}"
+        ) from None
     has_label = "label" in builder.info.features
     examples = ds.map(lambda ex: (ex["image"], ex["label"] if has_label else tf.constant(0)))
-    size = builder.info.splits[config.split].num_examples
+    try:
+        size = builder.info.splits[config.split].num_examples
+    except (KeyError, ValueError):
+        size = None
+    size = size if isinstance(size, int) else None  # unknown until prepared (e.g. mock data)
     return Source(
         examples=examples,
         decode=lambda data: tf.io.decode_image(data, channels, expand_animations=False),
-        description=f"{config.dataset}[{config.split}] from TFDS, {size} images ({how})",
+        description=f"{config.dataset}[{config.split}] from TFDS, {size or 'unknown number of'} "
+        f"images ({how})",
         size=size,
     )
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _folder_source(root: Path, channels: int) -> Source:
@@ -239,8 +249,10 @@ def _to_model_format(image: tf.Tensor, size: int, channels: int) -> tf.Tensor:
     """uint8 [H, W, C] -> float32 [size, size, channels] in [-1, 1], center-cropped square."""
     have = image.shape[-1]
     if have != channels:  # encoded images are decoded with the right channel count already
-        image = tf.image.grayscale_to_rgb(image) if channels == 3 else tf.image.rgb_to_grayscale(
-            image[..., :3]
+        image = (
+            tf.image.grayscale_to_rgb(image)
+            if channels == 3
+            else tf.image.rgb_to_grayscale(image[..., :3])
         )
     shape = tf.shape(image)
     side = tf.minimum(shape[0], shape[1])

@@ -34,7 +34,7 @@ import tensorflow as tf
 
 import zoo
 from training import callbacks as cb
-from training.config import ExperimentConfig, save
+from training.config import ExperimentConfig, load, save
 from training.data import make_dataset
 from training.strategy import make_strategy
 from training.trainer import GANTrainer
@@ -112,16 +112,24 @@ def restore_latest(session: Session, manager: tf.train.CheckpointManager) -> int
     for path in reversed(manager.checkpoints):
         try:
             session.checkpoint.read(path).assert_existing_objects_matched()
-        except (tf.errors.OpError, AssertionError, ValueError) as err:
+        except Exception as err:  # noqa: BLE001 (TF raises many types for a damaged file)
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             log.warning("checkpoint %s is unreadable (%s); trying the one before", path, first)
             continue
         return int(session.trainer.step.numpy())
     if manager.checkpoints:
-        raise RunError(
-            f"no checkpoint in {manager.directory} can be read; the run cannot resume"
-        )
+        raise RunError(f"no checkpoint in {manager.directory} can be read; the run cannot resume")
     return 0
+
+
+def open_run(run_dir: str | Path) -> tuple[Session, int]:
+    """Rebuilds a run from its folder and restores its latest checkpoint: (session, step)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise RunError(f"{run_dir} is not a run folder (no config.yaml)")
+    session = build_session(load(run_dir / "config.yaml"))
+    manager = tf.train.CheckpointManager(session.checkpoint, run_dir / "checkpoints", None)
+    return session, restore_latest(session, manager)
 
 
 def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -> RunResult:
@@ -132,7 +140,9 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
     strategy, trainer, train_cfg = session.strategy, session.trainer, config.train
 
     manager = tf.train.CheckpointManager(
-        session.checkpoint, run_dir / "checkpoints", max_to_keep=train_cfg.keep_checkpoints,
+        session.checkpoint,
+        run_dir / "checkpoints",
+        max_to_keep=train_cfg.keep_checkpoints,
         checkpoint_name="ckpt",
     )
     start = restore_latest(session, manager) if resume else 0
@@ -154,18 +164,27 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
     def step_fn():
         batches = tuple(next(iterator) for _ in range(batches_per_step))
         logs = strategy.run(trainer.train_step, args=(batches,))
-        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in logs.items()}
+        return {
+            k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in logs.items()
+        }
 
     writer = tf.summary.create_file_writer(str(run_dir / "logs"))
-    z_fixed = np.random.default_rng(config.runtime.seed).standard_normal(
-        (train_cfg.num_samples, config.model.latent_dim)
-    ).astype(np.float32)
+    z_fixed = (
+        np.random.default_rng(config.runtime.seed)
+        .standard_normal((train_cfg.num_samples, config.model.latent_dim))
+        .astype(np.float32)
+    )
     callbacks = [
         cb.ScalarLogger(
-            writer, train_cfg.log_every, {"generator": train_cfg.g_lr, "discriminator": train_cfg.d_lr}
+            writer,
+            train_cfg.log_every,
+            {"generator": train_cfg.g_lr, "discriminator": train_cfg.d_lr},
         ),
         cb.SampleGrid(
-            lambda z: trainer.sampler(z, training=False), z_fixed, run_dir / "samples", writer,
+            lambda z: trainer.sampler(z, training=False),
+            z_fixed,
+            run_dir / "samples",
+            writer,
             train_cfg.sample_every,
         ),
         cb.ProgressBar(train_cfg.steps, train_cfg.log_every),
@@ -187,8 +206,10 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
                 bad = [k for k, v in logs.items() if not math.isfinite(v)]
                 if bad:
                     raise RunError(
-                        f"{', '.join(bad)} became {logs[bad[0]]} at step {step}; the last good "
-                        f"checkpoint is kept in {run_dir / 'checkpoints'} (try lower learning rates)"
+                        f"non-finite values at step {step} "
+                        f"({', '.join(f'{k}={logs[k]}' for k in bad)}); the last good "
+                        f"checkpoint is kept in {run_dir / 'checkpoints'} "
+                        "(try lower learning rates)"
                     )
                 for c in callbacks:
                     c.on_step_end(step, logs)
@@ -198,14 +219,19 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
             interrupted = True
             if step > start and manager.latest_checkpoint != _ckpt_path(manager, step):
                 checkpoint(step)
-            print(f"\ninterrupted at step {step}; continue with: python -m training.run "
-                  f"{config.family} --run-dir {run_dir} --resume", flush=True)
+            print(
+                f"\ninterrupted at step {step}; continue with: python -m training.run "
+                f"{config.family} --run-dir {run_dir} --resume",
+                flush=True,
+            )
     for c in callbacks:
         c.on_train_end(step)
     if not interrupted:
         elapsed = time.perf_counter() - started
-        print(f"done: {step} steps in {elapsed:.0f}s; generator: {run_dir / 'generator.keras'}",
-              flush=True)
+        print(
+            f"done: {step} steps in {elapsed:.0f}s; generator: {run_dir / 'generator.keras'}",
+            flush=True,
+        )
     return RunResult(run_dir, step, interrupted, logs)
 
 
@@ -236,6 +262,7 @@ def _prepare_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> N
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
     """Treats SIGTERM (a preempted job) like Ctrl-C: checkpoint, then stop."""
+
     def handler(signum, frame):
         raise KeyboardInterrupt
 

@@ -1,10 +1,10 @@
 """Train a GAN family by name.
 
-    python -m training.run dcgan                          # default preset, offline MNIST
-    python -m training.run dcgan --preset tiny --set train.steps=50
-    python -m training.run dcgan --config my.yaml --run-dir runs/mine
-    python -m training.run dcgan --run-dir runs/mine --resume
-    python -m training.run --list
+python -m training.run dcgan                          # default preset, offline MNIST
+python -m training.run dcgan --preset tiny --set train.steps=50
+python -m training.run dcgan --config my.yaml --run-dir runs/mine
+python -m training.run dcgan --run-dir runs/mine --resume
+python -m training.run --list
 """
 
 from __future__ import annotations
@@ -35,7 +35,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--preset", help="named preset of the family (default: its default)")
     parser.add_argument("--config", metavar="FILE", help="YAML file of config overrides")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
         help="override one config value (repeatable), e.g. --set train.steps=500",
     )
     parser.add_argument("--run-dir", help="run folder (default: runs/<family>-<timestamp>)")
@@ -71,11 +75,13 @@ def resolve_config(args: argparse.Namespace):
         return cfg.resolve(args.family, args.preset, args.config, args.overrides)
     if args.preset or args.config:
         raise cfg.ConfigError("--resume uses the run folder's config.yaml; drop --preset/--config")
+    if not (Path(args.run_dir) / "config.yaml").is_file():
+        raise cfg.ConfigError(
+            f"{args.run_dir} is not a run folder (no config.yaml); cannot resume it"
+        )
     config = cfg.load(Path(args.run_dir) / "config.yaml")
     if config.family != args.family:
-        raise cfg.ConfigError(
-            f"{args.run_dir} is a {config.family!r} run, not {args.family!r}"
-        )
+        raise cfg.ConfigError(f"{args.run_dir} is a {config.family!r} run, not {args.family!r}")
     for item in args.overrides:
         override = cfg.parse_override(item)
         ((section, values),) = override.items()

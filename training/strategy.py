@@ -45,7 +45,14 @@ def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
         device = (runtime.devices or gpus or cpus)[0]
         return tf.distribute.OneDeviceStrategy(device)
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy(runtime.devices or gpus or cpus)
+        devices = runtime.devices or gpus or cpus
+        if any("GPU" in d.upper() for d in devices):
+            return tf.distribute.MirroredStrategy(devices)
+        # Over CPU devices there is no NCCL to use; collective all-reduce would also make
+        # separate strategies in one process collide on collective instance keys.
+        return tf.distribute.MirroredStrategy(
+            devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
+        )
     if name == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
             raise ConfigError(

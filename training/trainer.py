@@ -128,7 +128,9 @@ class GANTrainer(keras.Model):
                 fake_logits = self.discriminator(fake, training=True)
                 d_loss = reduce_loss(self.loss_pair.d_loss(real_logits, fake_logits), global_batch)
             grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
-            self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+            self.d_optimizer.apply_gradients(
+                zip(grads, self.discriminator.trainable_variables, strict=True)
+            )
             d_loss_sum += d_loss
             real_acc_sum += _accuracy(real_logits > 0, global_batch)
             fake_acc_sum += _accuracy(fake_logits < 0, global_batch)
@@ -143,7 +145,9 @@ class GANTrainer(keras.Model):
             fake_logits = self.discriminator(fake, training=True)
             g_loss = reduce_loss(self.loss_pair.g_loss(fake_logits), local * replicas)
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        self.g_optimizer.apply_gradients(
+            zip(grads, self.generator.trainable_variables, strict=True)
+        )
         logs["g_loss"] = g_loss
 
         # 3. EMA of the generator.

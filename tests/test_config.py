@@ -1,0 +1,88 @@
+import pytest
+import yaml
+
+from training import config as cfg
+
+
+def test_precedence_preset_then_file_then_set(tmp_path):
+    base = cfg.resolve("dcgan")
+    assert base.preset == "dcgan_mnist"
+    assert base.train.steps == 5000 and base.data.batch_size == 64
+    assert base.model.image_size == 28
+
+    file = tmp_path / "c.yaml"
+    file.write_text(
+        yaml.safe_dump({"train": {"steps": 300, "g_lr": "1e-4"}, "data": {"batch_size": 32}})
+    )
+    config = cfg.resolve("dcgan", config_file=file, overrides=["train.steps=7", "runtime.seed=3"])
+    assert config.train.steps == 7  # --set beats the file
+    assert config.train.g_lr == 1e-4  # the file beats the preset
+    assert config.data.batch_size == 32
+    assert config.runtime.seed == 3
+    assert config.train.d_lr == 2e-4  # untouched: the preset's
+
+
+def test_preset_beats_defaults():
+    tiny = cfg.resolve("dcgan", "tiny")
+    assert tiny.model.image_size == 16 and tiny.data.batch_size == 8 and tiny.train.steps == 4
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.stpes=5", "unknown config key 'train.stpes' (did you mean 'train.steps'?)"),
+        ("trian.steps=5", "unknown config section 'trian' (did you mean 'train'?)"),
+        ("train.steps=many", "train.steps='many' is not accepted; expected an integer"),
+        ("train.g_lr=fast", "train.g_lr='fast' is not accepted; expected a number"),
+        ("runtime.strategy=tpu", "expected one of auto, one_device, mirrored, multi_worker"),
+        ("model.norm=layer", "expected one of batch, none"),
+        ("train.steps=0", "train.steps must be positive, got 0"),
+        ("train.beta_1=1.5", "train.beta_1 must be in [0, 1)"),
+        ("train.ema_decay=2", "train.ema_decay must be in (0, 1) or none"),
+        ("train.loss=hinge", "train.loss='hinge' is not a known loss; accepted: non_saturating"),
+        ("model.image_size=30", "model.image_size=30 cannot be reached by doubling"),
+        ("data.source=folder", "data.source=folder needs data.path"),
+        ("steps=5", "--set expects section.key=value"),
+    ],
+)
+def test_bad_keys_and_values_are_one_line_errors(override, message):
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.resolve("dcgan", overrides=[override])
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_optional_and_list_values():
+    config = cfg.resolve(
+        "dcgan",
+        overrides=[
+            "train.ema_decay=0.999",
+            "train.keep_checkpoints=none",
+            "runtime.devices=/cpu:0,/cpu:1",
+        ],
+    )
+    assert config.train.ema_decay == 0.999
+    assert config.train.keep_checkpoints is None
+    assert config.runtime.devices == ["/cpu:0", "/cpu:1"]
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(cfg.ConfigError, match="cannot read config file"):
+        cfg.resolve("dcgan", config_file=tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [steps\n")
+    with pytest.raises(cfg.ConfigError, match="is not valid YAML"):
+        cfg.resolve("dcgan", config_file=bad)
+    other = tmp_path / "other.yaml"
+    other.write_text("family: wgan\ntrain: {steps: 3}\n")
+    with pytest.raises(cfg.ConfigError, match="is a config of family 'wgan', not 'dcgan'"):
+        cfg.resolve("dcgan", config_file=other)
+
+
+def test_saved_config_round_trips(tmp_path):
+    config = cfg.resolve("dcgan", "tiny", overrides=["train.ema_decay=0.9", "runtime.seed=5"])
+    cfg.save(config, tmp_path / "config.yaml")
+    assert cfg.load(tmp_path / "config.yaml") == config
+    # a saved config is also a valid --config file
+    again = cfg.resolve("dcgan", "tiny", config_file=tmp_path / "config.yaml")
+    assert again == config

@@ -1,0 +1,125 @@
+import shutil
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from training import data
+from training.config import DataConfig
+
+
+def _batch(config, size=28, channels=1, seed=0, skip=0):
+    ds, description = data.make_dataset(config, size, channels, seed=seed, skip=skip)
+    return next(iter(ds)), description
+
+
+def test_vendored_mnist_is_the_real_test_set():
+    images, labels = data.load_vendored_mnist()
+    assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
+    assert labels.shape == (10000,) and set(np.unique(labels)) == set(range(10))
+    assert labels[:5].tolist() == [7, 2, 1, 0, 4]  # the published first test labels
+
+
+def test_vendored_mnist_md5_is_checked(tmp_path, monkeypatch):
+    shutil.copytree(data.VENDORED_MNIST, tmp_path / "mnist")
+    labels = tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(labels.read_bytes())
+    raw[-1] ^= 0xFF
+    labels.write_bytes(bytes(raw))
+    monkeypatch.setattr(data, "VENDORED_MNIST", tmp_path / "mnist")
+    with pytest.raises(data.DataError, match="is corrupt .md5 differs"):
+        data.load_vendored_mnist()
+
+
+def test_vendored_pipeline_scales_to_minus_one_one_exactly():
+    batch, description = _batch(DataConfig(source="vendored", batch_size=16, shuffle_buffer=1))
+    images, labels = data.load_vendored_mnist()
+    assert "vendored" in description
+    assert batch["image"].shape == (16, 28, 28, 1) and batch["image"].dtype == tf.float32
+    np.testing.assert_allclose(batch["image"][..., 0], images[:16] / 127.5 - 1.0, atol=1e-6)
+    assert batch["label"].numpy().tolist() == labels[:16].tolist()
+
+
+def test_order_is_fixed_by_the_seed_and_skip_resumes_it():
+    config = DataConfig(source="vendored", batch_size=8)
+    stream = data.make_dataset(config, 16, 1, seed=1)[0]
+    first = [b["label"].numpy() for b in stream.take(3)]
+    again = [b["label"].numpy() for b in data.make_dataset(config, 16, 1, seed=1)[0].take(3)]
+    other = next(iter(data.make_dataset(config, 16, 1, seed=2)[0]))["label"].numpy()
+    assert all((a == b).all() for a, b in zip(first, again, strict=True))
+    assert not (first[0] == other).all()
+    resumed = next(iter(data.make_dataset(config, 16, 1, seed=1, skip=16)[0]))["label"].numpy()
+    np.testing.assert_array_equal(resumed, first[2])
+
+
+def test_offline_auto_falls_back_to_vendored_mnist_fast(tmp_path):
+    start = time.perf_counter()
+    config = DataConfig(source="auto", tfds_data_dir=str(tmp_path), batch_size=4)
+    batch, description = _batch(config)
+    assert time.perf_counter() - start < 10  # no multi-minute TFDS hang
+    assert "vendored" in description and "unreachable" in description
+    assert batch["image"].shape == (4, 28, 28, 1)
+
+
+@pytest.mark.parametrize("source", ["auto", "tfds"])
+def test_offline_other_dataset_says_how_to_prepare_it(tmp_path, source):
+    config = DataConfig(dataset="cifar10", source=source, tfds_data_dir=str(tmp_path))
+    with pytest.raises(data.DataError) as info:
+        data.make_dataset(config, 32, 3, seed=0)
+    message = str(info.value)
+    assert "'cifar10' is not prepared" in message and "tfds build cifar10" in message
+    assert "data.source=folder" in message and "\n" not in message
+
+
+def test_unknown_tfds_name_and_vendored_other_dataset():
+    with pytest.raises(data.DataError, match="unknown TFDS dataset 'mnistt'"):
+        data.make_dataset(DataConfig(dataset="mnistt"), 28, 1, seed=0)
+    with pytest.raises(data.DataError, match="vendored has only mnist"):
+        data.make_dataset(DataConfig(dataset="cifar10", source="vendored"), 28, 1, seed=0)
+
+
+@pytest.mark.parametrize("dataset, channels", [("mnist", 1), ("cifar10", 3), ("celeb_a", 3)])
+def test_tfds_through_mock_data(reachable_host, dataset, channels):
+    with tfds.testing.mock_data(num_examples=12):
+        batch, description = _batch(
+            DataConfig(dataset=dataset, source="tfds", batch_size=4), 16, channels
+        )
+    assert "from TFDS" in description
+    assert batch["image"].shape == (4, 16, 16, channels)
+    values = batch["image"].numpy()
+    assert values.min() >= -1.0 and values.max() <= 1.0 and values.std() > 0
+
+
+def _write(path, size, mode="RGB", value=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.full((size[1], size[0], 3 if mode == "RGB" else 1), value, np.uint8).squeeze()
+    Image.fromarray(pixels, mode if mode != "RGB" else None).save(path)
+
+
+def test_image_folder_with_classes_sizes_and_formats(tmp_path):
+    _write(tmp_path / "cats" / "a.png", (40, 30), value=255)  # non-square: center-cropped
+    _write(tmp_path / "cats" / "deep" / "b.jpg", (64, 64), value=255)
+    _write(tmp_path / "dogs" / "c.png", (20, 20), mode="L", value=0)  # grayscale -> RGB
+    (tmp_path / "dogs" / "notes.txt").write_text("not an image")
+    config = DataConfig(source="folder", path=str(tmp_path), batch_size=3, shuffle_buffer=1)
+    batch, description = _batch(config, 16, 3)
+    assert "3 images in 2 classes" in description
+    assert batch["image"].shape == (3, 16, 16, 3)
+    assert batch["label"].numpy().tolist() == [0, 0, 1]  # sorted paths; cats=0, dogs=1
+    np.testing.assert_allclose(batch["image"][0], 1.0, atol=1e-5)
+    np.testing.assert_allclose(batch["image"][2], -1.0, atol=1e-5)
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(data.DataError, match="is not a folder"):
+        data.make_dataset(DataConfig(source="folder", path=str(tmp_path / "x")), 16, 3, seed=0)
+    with pytest.raises(data.DataError, match="holds no images"):
+        data.make_dataset(DataConfig(source="folder", path=str(tmp_path)), 16, 3, seed=0)
+    _write(tmp_path / "one.png", (8, 8))
+    with pytest.raises(data.DataError, match="has 1 images, fewer than data.batch_size=4"):
+        data.make_dataset(
+            DataConfig(source="folder", path=str(tmp_path), batch_size=4), 16, 3, seed=0
+        )

@@ -1,0 +1,153 @@
+"""The trainer under tf.distribute: one step on two replicas equals one step on one device."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from tests.conftest import tiny_config
+from training.config import RuntimeConfig
+from training.loop import build_session, open_run, train
+from training.strategy import make_strategy
+from training.trainer import GANTrainer
+from zoo.losses import NON_SATURATING
+
+# Measured here (TF 2.21, 2 logical CPUs, SGD): weights after two steps differ by about 1e-8, the
+# order in which the two replicas' gradients are summed. Plain SGD, because Adam's first steps are
+# nearly invariant to the gradient's scale: they would hide the doubled gradients of a wrong loss
+# reduction, and turn summation noise on near-zero gradients into visible differences.
+PARITY_ATOL = 1e-6
+ONE = "/cpu:0"
+
+
+def _one():
+    return make_strategy(RuntimeConfig(strategy="one_device", devices=[ONE]))
+
+
+def _two():
+    strategy = make_strategy(RuntimeConfig(strategy="mirrored"))
+    assert strategy.num_replicas_in_sync == 2
+    return strategy
+
+
+def _trainer(strategy, config, weights, ema_decay=None):
+    with strategy.scope():
+        nets = zoo.get_family("dcgan").build(config)
+        nets.generator.set_weights(weights[0])
+        nets.discriminator.set_weights(weights[1])
+        trainer = GANTrainer(
+            nets.generator,
+            nets.discriminator,
+            NON_SATURATING,
+            config.latent_dim,
+            ema_decay=ema_decay,
+            seed=7,
+        )
+        trainer.compile(
+            d_optimizer=keras.optimizers.SGD(0.5), g_optimizer=keras.optimizers.SGD(0.5)
+        )
+    return trainer
+
+
+def _steps(strategy, trainer, real, n):
+    ds = tf.data.Dataset.from_tensors({"image": real}).repeat()
+    iterator = iter(strategy.experimental_distribute_dataset(ds))
+
+    @tf.function
+    def step():
+        logs = strategy.run(trainer.train_step, args=((next(iterator),),))
+        return {k: strategy.reduce("SUM", v, axis=None) for k, v in logs.items()}
+
+    return [{k: float(v) for k, v in step().items()} for _ in range(n)]
+
+
+def _reference(norm):
+    model = tiny_config("dcgan", f"model.norm={norm}").model
+    keras.utils.set_random_seed(1)
+    nets = zoo.get_family("dcgan").build(model)
+    weights = (nets.generator.get_weights(), nets.discriminator.get_weights())
+    real = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 1)).astype("float32")
+    return model, weights, real
+
+
+def _max_diff(a, b):
+    return max(
+        float(np.max(np.abs(x - y))) for x, y in zip(a.get_weights(), b.get_weights(), strict=True)
+    )
+
+
+@pytest.mark.parametrize("ema_decay", [None, 0.9])
+def test_two_replicas_match_one_device(ema_decay):
+    model, weights, real = _reference("none")  # batch norm is per replica: tested below
+    one, two = _one(), _two()
+    a = _trainer(one, model, weights, ema_decay)
+    b = _trainer(two, model, weights, ema_decay)
+    logs_a, logs_b = _steps(one, a, real, 2), _steps(two, b, real, 2)
+    assert a.step.numpy() == b.step.numpy() == 2
+    for la, lb in zip(logs_a, logs_b, strict=True):
+        assert la == pytest.approx(lb, abs=PARITY_ATOL)
+    assert _max_diff(a.generator, b.generator) <= PARITY_ATOL
+    assert _max_diff(a.discriminator, b.discriminator) <= PARITY_ATOL
+    if ema_decay:
+        assert _max_diff(a.generator_ema, b.generator_ema) <= PARITY_ATOL
+    # and the step did move the weights, far beyond the tolerance
+    untouched = _trainer(one, model, weights)
+    assert _max_diff(a.generator, untouched.generator) > 1e-3
+
+
+def test_batch_norm_normalises_each_replica_with_its_own_statistics():
+    """Without synchronised BN each replica's half batch has its own statistics: the mirrored
+    discriminator in training mode equals one device applied to each half separately."""
+    model, weights, real = _reference("batch")
+    one_d = _trainer(_one(), model, weights).discriminator
+    two = _two()
+    two_d = _trainer(two, model, weights).discriminator
+    ds = two.experimental_distribute_dataset(tf.data.Dataset.from_tensors(real))
+    per_replica = two.run(lambda x: two_d(x, training=True), args=(next(iter(ds)),))
+    halves = [np.asarray(v) for v in two.experimental_local_results(per_replica)]
+    for half, expected in zip(halves, (real[:4], real[4:]), strict=True):
+        np.testing.assert_allclose(half, one_d(expected, training=True), atol=1e-5)
+    whole = np.asarray(one_d(real, training=True))
+    assert np.abs(np.concatenate(halves) - whole).max() > 1e-4  # not the full-batch statistics
+
+
+def test_noise_does_not_depend_on_the_replica_count():
+    model, weights, _ = _reference("none")
+    two = _two()
+    trainer = _trainer(two, model, weights)
+    halves = two.experimental_local_results(two.run(lambda: trainer.noise(3, 0)))
+    whole = _trainer(_one(), model, weights).noise(6, 0)
+    np.testing.assert_array_equal(np.concatenate(halves), whole)
+    assert not np.allclose(halves[0], halves[1])  # replicas get different noise
+
+
+def test_ema_follows_the_generator():
+    model, weights, real = _reference("batch")
+    one = _one()
+    trainer = _trainer(one, model, weights, ema_decay=0.75)
+    _steps(one, trainer, real, 1)  # SGD, so a single step moves the weights a lot
+    for ema, var, start in zip(
+        trainer.generator_ema.weights, trainer.generator.weights, weights[0], strict=True
+    ):
+        expected = 0.75 * start + 0.25 * var.numpy() if var.trainable else var.numpy()
+        np.testing.assert_allclose(ema.numpy(), expected, atol=1e-6)
+    assert trainer.sampler is trainer.generator_ema
+
+
+def test_d_steps_update_the_discriminator_on_separate_batches(tmp_path):
+    config = tiny_config("dcgan", "train.d_steps=3", "train.steps=2")
+    train(config, tmp_path / "run")
+    session, step = open_run(tmp_path / "run")
+    assert step == 2
+    assert session.trainer.d_optimizer.iterations.numpy() == 6
+    with pytest.raises(ValueError, match="train_step needs 3 batches, got 1"):
+        session.trainer.train_step(({"image": tf.zeros((2, 16, 16, 1))},))
+
+
+def test_mirrored_run_end_to_end(tmp_path):
+    config = tiny_config("dcgan", "runtime.strategy=mirrored", "train.steps=2")
+    session = build_session(config)
+    assert session.strategy.num_replicas_in_sync == 2
+    result = train(config, tmp_path / "run")
+    assert result.step == 2 and np.isfinite(list(result.logs.values())).all()
