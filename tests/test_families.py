@@ -100,3 +100,68 @@ def test_generator_keras_reloads_in_a_fresh_process(family, tmp_path):
     )
     expected = np.asarray(session.trainer.sampler(z, training=False))
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
+
+
+RUN_ARTIFACT = """
+import sys, numpy as np
+kind, path, feeds_file, out_file = sys.argv[1:5]
+feeds = dict(np.load(feeds_file))
+if kind == "onnx":
+    import onnxruntime as ort
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    out = session.run(["image"], feeds)[0]
+elif kind == "tflite":
+    from ai_edge_litert.interpreter import Interpreter
+    runner = Interpreter(model_path=path).get_signature_runner("serving_default")
+    out = runner(**feeds)["image"]
+else:
+    import tensorflow as tf
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    out = signature(**{k: tf.constant(v) for k, v in feeds.items()})["image"].numpy()
+np.save(out_file, out)
+ganzoo = [m for m in ("zoo", "training", "export") if m in sys.modules]
+assert not ganzoo, ganzoo
+if kind != "savedmodel":
+    assert "tensorflow" not in sys.modules and "keras" not in sys.modules, kind + " imported TF"
+"""
+
+
+def test_every_format_exports_and_matches_keras_in_a_fresh_process(family, tmp_path):
+    from export import ExportOptions, export_run
+
+    config = tiny_config(family.name, "train.steps=2")
+    train(config, tmp_path / "run")
+    report = export_run(tmp_path / "run", options=ExportOptions(repeats=1))
+    assert all(row["passed"] for row in report["results"]), report["results"]
+    out = tmp_path / "run" / "export"
+
+    session, _ = open_run(tmp_path / "run")
+    z = np.random.default_rng(3).standard_normal((5, config.model.latent_dim)).astype("float32")
+    expected = np.asarray(session.trainer.sampler(z, training=False))
+    np.savez(tmp_path / "feeds.npz", z=z)
+    artifacts = {
+        "savedmodel": ("savedmodel", out / "saved_model", 1e-4),
+        "onnx": ("onnx", out / "generator.onnx", 1e-4),
+        "tflite-float32": ("tflite", out / "generator.tflite", 1e-4),
+        "tflite-float16": ("tflite", out / "generator_float16.tflite", 2e-2),
+        "tflite-int8": ("tflite", out / "generator_int8.tflite", 0.5),
+    }
+    for key, (kind, path, atol) in artifacts.items():
+        result = tmp_path / f"{key}.npy"
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                RUN_ARTIFACT,
+                kind,
+                str(path),
+                str(tmp_path / "feeds.npz"),
+                str(result),
+            ],
+            check=True,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        actual = np.load(result)
+        assert actual.shape == expected.shape, key
+        assert np.abs(actual - expected).max() <= atol, key

@@ -227,6 +227,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
     for c in callbacks:
         c.on_train_end(step)
     if not interrupted:
+        save_generator(trainer.sampler, run_dir / "generator.keras")  # also after a no-op resume
         elapsed = time.perf_counter() - started
         print(
             f"done: {step} steps in {elapsed:.0f}s; generator: {run_dir / 'generator.keras'}",

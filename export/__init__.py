@@ -1,0 +1,9 @@
+"""How a generator ships: SavedModel, TFLite and ONNX, each verified against Keras.
+
+python -m export runs/dcgan-XXXX
+"""
+
+from export.core import ExportOptions, export_run
+from export.sampler import ExportError
+
+__all__ = ["ExportError", "ExportOptions", "export_run"]

@@ -1,0 +1,138 @@
+"""python -m export RUN_DIR [--format F[,F]] [--quantize Q[,Q]] [--uint8] [--out DIR]"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+FORMAT_WORDS = ("all", "savedmodel", "tflite", "onnx")
+QUANTIZE_WORDS = ("all", "none", "float16", "dynamic", "int8")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m export",
+        description="Export a run's generator to SavedModel, TFLite and ONNX and check each "
+        "against Keras.",
+    )
+    parser.add_argument("run_dir", help="run folder holding generator.keras")
+    parser.add_argument(
+        "--format", default="all", help=f"comma-separated: {', '.join(FORMAT_WORDS)} (default all)"
+    )
+    parser.add_argument(
+        "--quantize",
+        default="all",
+        help="TFLite variants, comma-separated: none (float32 only), float16, dynamic "
+        "(dynamic-range), int8 (full-integer), all (default)",
+    )
+    parser.add_argument(
+        "--uint8", action="store_true", help="output uint8 images in [0, 255] instead of floats"
+    )
+    parser.add_argument("--out", help="destination folder (default RUN_DIR/export)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument(
+        "--repeats", type=int, default=20, help="timed runs per latency number (default 20)"
+    )
+    return parser.parse_args(argv)
+
+
+def _choices(value: str, accepted: tuple[str, ...], what: str) -> list[str]:
+    words = [w.strip().lower() for w in value.split(",") if w.strip()]
+    bad = [w for w in words if w not in accepted]
+    if bad or not words:
+        raise ValueError(
+            f"unknown {what} {bad[0] if bad else value!r}; accepted: {', '.join(accepted)}"
+        )
+    return words
+
+
+def options_from(args):
+    from export.core import FORMATS, ExportOptions
+    from export.formats import TFLITE_VARIANTS
+
+    fmts = _choices(args.format, FORMAT_WORDS, "format")
+    quant = _choices(args.quantize, QUANTIZE_WORDS, "quantization")
+    formats = FORMATS if "all" in fmts else tuple(f for f in FORMATS if f in fmts)
+    variants = (
+        TFLITE_VARIANTS
+        if "all" in quant
+        else tuple(v for v in TFLITE_VARIANTS if v in quant or (v == "float32" and "none" in quant))
+    )
+    if args.quantize != "all" and "tflite" not in formats:
+        raise ValueError("--quantize applies to TFLite; add --format tflite")
+    if args.repeats < 1:
+        raise ValueError("--repeats must be at least 1")
+    return ExportOptions(formats, variants, args.uint8, args.opset, args.repeats)
+
+
+def table(report: dict) -> str:
+    head = (
+        "format",
+        "file",
+        "size",
+        "max|diff|",
+        "mean|diff|",
+        "PSNR dB",
+        "ms/img b1",
+        "ms/img b32",
+        "check",
+    )
+    lines = []
+    for r in report["results"]:
+        psnr = "inf" if r["psnr_db"] is None else f"{r['psnr_db']:.1f}"
+        ms = r["ms_per_image"]
+        note = "reference" if r["format"] == "keras" else ("ok" if r["passed"] else "FAIL")
+        if r.get("vs_tflite_float32_batch_1", 1) > 1.5:
+            note += f" ({r['vs_tflite_float32_batch_1']:.1f}x slower than tflite-float32)"
+        size = "" if r["bytes"] is None else f"{r['bytes'] / 1e6:.2f} MB"
+        lines.append(
+            (
+                r["format"],
+                os.path.basename(r["file"]),
+                size,
+                f"{r['max_abs_diff']:.2e}",
+                f"{r['mean_abs_diff']:.2e}",
+                psnr,
+                f"{ms['batch_1']:.3f}",
+                f"{ms['batch_32']:.3f}",
+                note,
+            )
+        )
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines, strict=True)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*row) for row in [head, *lines])
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        options = options_from(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from export.core import export_run
+    from export.sampler import ExportError
+
+    try:
+        report = export_run(args.run_dir, args.out, options)
+    except ExportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    machine = report["machine"]
+    print(f"exported {args.run_dir} -> {report['out']}")
+    inputs = ", ".join(f"{i['name']} {i['dtype']} {i['shape']}" for i in report["inputs"])
+    output = report["output"]
+    print(f"inputs: {inputs}; output: image {output['dtype']} {output['shape']}")
+    print(
+        f"machine: {machine['cpu_count']} CPUs, {machine['platform']}, TF {machine['tensorflow']}, "
+        f"onnxruntime {machine['onnxruntime']}, LiteRT {machine['ai_edge_litert']}"
+    )
+    print(table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Writers and runners, one pair per artifact kind.
+
+A writer turns a ``Sampler`` into a file or folder; a runner loads that artifact with its own
+runtime only (``tf.saved_model``, ``ai_edge_litert``, ``onnxruntime``) and maps named numpy
+inputs to the ``image`` output. TFLite comes in four variants:
+
+    float32   no optimisation
+    float16   float16 weights
+    dynamic   dynamic-range int8 weights, float activations. Often *slower* than float32 on
+              CPUs: transposed convolutions have no hybrid kernel (measured 28-41x slower on
+              DCGAN-64 and pix2pix-256 generators), so the report shows its latency next to
+              float32's.
+    int8      full-integer: weights and activations int8, calibrated on the generator's own
+              input distribution; float32 input and output tensors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from export.sampler import ExportError, Sampler
+
+TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8")
+CALIBRATION_SAMPLES = 200
+
+Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    format: str  # savedmodel | tflite | onnx
+    variant: str  # float32 | float16 | dynamic | int8
+    path: Path
+
+    @property
+    def quantized(self) -> bool:
+        return self.variant in ("dynamic", "int8")
+
+    @property
+    def key(self) -> str:
+        return self.format if self.format != "tflite" else f"tflite-{self.variant}"
+
+    def size(self) -> int:
+        if self.path.is_dir():
+            return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        return self.path.stat().st_size
+
+
+def write_savedmodel(sampler: Sampler, path: Path) -> Artifact:
+    """A SavedModel whose ``serving_default`` signature takes the named inputs."""
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(sampler.generator)
+    archive.add_endpoint(
+        "serving_default", sampler.serve, input_signature=[s.tensor_spec() for s in sampler.inputs]
+    )
+    try:
+        archive.write_out(str(path), verbose=False)
+    except Exception as err:  # noqa: BLE001 (TF raises many types)
+        raise ExportError(f"SavedModel export failed: {_first_line(err)}") from None
+    return Artifact("savedmodel", "float32", path)
+
+
+def write_tflite(sampler: Sampler, saved_model: Path, variant: str, path: Path) -> Artifact:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    if variant == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif variant == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _calibration(sampler)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if sampler.uint8:  # the uint8 post-processing itself stays a float tail
+            converter.target_spec.supported_ops.append(tf.lite.OpsSet.TFLITE_BUILTINS)
+    elif variant != "float32":
+        raise ExportError(
+            f"unknown TFLite variant {variant!r}; accepted: {', '.join(TFLITE_VARIANTS)}"
+        )
+    try:
+        flatbuffer = converter.convert()
+    except Exception as err:  # noqa: BLE001
+        op = re.search(r'fused\["(\w+):', str(err))
+        what = f"op {op.group(1)} is not supported by TFLite builtins" if op else _first_line(err)
+        raise ExportError(
+            f"TFLite ({variant}) conversion failed: {what}; export the other formats with "
+            "--format savedmodel,onnx"
+        ) from None
+    path.write_bytes(flatbuffer)
+    return Artifact("tflite", variant, path)
+
+
+def write_onnx(sampler: Sampler, path: Path, opset: int) -> Artifact:
+    import tensorflow as tf
+    import tf2onnx
+
+    specs = [s.tensor_spec() for s in sampler.inputs]
+    function = tf.function(sampler.serve, input_signature=specs)
+    try:
+        tf2onnx.convert.from_function(
+            function, input_signature=specs, opset=opset, output_path=str(path)
+        )
+    except Exception as err:  # noqa: BLE001
+        raise ExportError(
+            f"ONNX conversion (opset {opset}) failed: {_first_line(err)}; try another --opset "
+            "or export the other formats with --format savedmodel,tflite"
+        ) from None
+    return Artifact("onnx", "float32", path)
+
+
+def runner(artifact: Artifact, threads: int | None = None) -> Runner:
+    """Loads ``artifact`` in its own runtime; a load failure is an ``ExportError``."""
+    threads = threads or os.cpu_count() or 1
+    load = {"savedmodel": _savedmodel_runner, "tflite": _tflite_runner, "onnx": _onnx_runner}
+    try:
+        return load[artifact.format](artifact.path, threads)
+    except ExportError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        raise ExportError(
+            f"the {artifact.key} export does not load in its runtime: {_first_line(err)}"
+        ) from None
+
+
+def _savedmodel_runner(path: Path, threads: int) -> Runner:
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    return lambda feeds: signature(**{k: tf.constant(v) for k, v in feeds.items()})["image"].numpy()
+
+
+def _tflite_runner(path: Path, threads: int) -> Runner:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    inputs = {d["name"]: d for d in interpreter.get_input_details()}
+    output = interpreter.get_output_details()[0]["index"]
+    shapes: dict[str, tuple] = {}
+
+    def run(feeds):
+        for name, value in feeds.items():
+            detail = _tflite_input(inputs, name)
+            if shapes.get(name) != value.shape:
+                interpreter.resize_tensor_input(detail["index"], value.shape)
+                shapes[name] = value.shape
+                interpreter.allocate_tensors()
+            interpreter.set_tensor(detail["index"], value)
+        interpreter.invoke()
+        return interpreter.get_tensor(output)
+
+    return run
+
+
+def _tflite_input(details: dict, name: str) -> dict:
+    # the converter names inputs "serving_default_<name>:0"
+    for key, detail in details.items():
+        if key == name or key.startswith(f"serving_default_{name}:"):
+            return detail
+    raise ExportError(f"the TFLite model has no input {name!r} (it has {', '.join(details)})")
+
+
+def _onnx_runner(path: Path, threads: int) -> Runner:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda feeds: session.run(["image"], feeds)[0]
+
+
+def _calibration(sampler: Sampler):
+    def samples():
+        feeds = sampler.example_inputs(CALIBRATION_SAMPLES, seed=12345)
+        for i in range(CALIBRATION_SAMPLES):
+            yield [feeds[s.name][i : i + 1] for s in sampler.inputs]
+
+    return samples
+
+
+def _first_line(err: Exception) -> str:
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    return (lines[0] if lines else type(err).__name__)[:200]

@@ -1,0 +1,242 @@
+"""python -m export: formats, verification, report, and failures that leave nothing broken."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from export import ExportError, ExportOptions, export_run, verify
+from export.__main__ import main
+from tests.conftest import tiny_config
+from training import config as cfg
+from training.loop import train
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("tiny") / "run"
+    train(tiny_config("dcgan", "train.steps=2"), run_dir)
+    return run_dir
+
+
+def _only(formats, variants=("float32",), **kwargs):
+    return ExportOptions(formats=formats, tflite_variants=variants, repeats=1, **kwargs)
+
+
+def test_report_model_card_and_layout(tiny_run, tmp_path):
+    out = tmp_path / "exp"
+    report = export_run(tiny_run, out, ExportOptions(repeats=1))
+    names = {p.name for p in out.iterdir()}
+    assert names == {
+        "saved_model",
+        "generator.onnx",
+        "generator.tflite",
+        "generator_float16.tflite",
+        "generator_dynamic.tflite",
+        "generator_int8.tflite",
+        "report.json",
+        "model_card.json",
+    }
+    saved = json.loads((out / "report.json").read_text())
+    assert [r["format"] for r in saved["results"]] == [
+        "keras",
+        "savedmodel",
+        "tflite-float32",
+        "tflite-float16",
+        "tflite-dynamic",
+        "tflite-int8",
+        "onnx",
+    ]
+    for row in saved["results"]:
+        assert row["passed"] and row["ms_per_image"]["batch_1"] > 0
+        assert row["ms_per_image"]["batch_32"] > 0
+        if row["format"] != "keras":
+            assert row["bytes"] > 0 and row["file"].startswith(str(out))
+    assert saved["inputs"] == [{"name": "z", "shape": [None, 8], "dtype": "float32"}]
+    assert saved["output"]["range"] == [-1.0, 1.0]
+    assert report["results"][1]["max_abs_diff"] <= 1e-4
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["family"] == "dcgan" and card["preset"] == "tiny" and card["training_steps"] == 2
+    assert card["dataset"] == {"name": "mnist", "source": "vendored"}
+    assert card["output"]["dtype"] == "float32"
+    assert set(card["artifacts"]) == {r["format"] for r in saved["results"][1:]}
+
+
+def test_savedmodel_signature_is_named_and_batch_is_dynamic(tiny_run, tmp_path):
+    export_run(tiny_run, tmp_path / "exp", _only(("savedmodel",)))
+    signature = tf.saved_model.load(str(tmp_path / "exp" / "saved_model")).signatures[
+        "serving_default"
+    ]
+    spec = signature.structured_input_signature[1]
+    assert list(spec) == ["z"] and spec["z"].shape.as_list() == [None, 8]
+    assert list(signature.structured_outputs) == ["image"]
+    generator = keras.saving.load_model(tiny_run / "generator.keras")
+    for batch in (1, 7):
+        z = np.random.default_rng(batch).standard_normal((batch, 8)).astype("float32")
+        out = signature(z=tf.constant(z))["image"].numpy()
+        np.testing.assert_allclose(out, generator(z, training=False), atol=1e-6)
+
+
+def test_uint8_output(tiny_run, tmp_path):
+    report = export_run(
+        tiny_run,
+        tmp_path / "exp",
+        _only(("savedmodel", "tflite", "onnx"), ("float32", "int8"), uint8=True),
+    )
+    assert report["output"] == {
+        "name": "image",
+        "shape": [None, 16, 16, 1],
+        "dtype": "uint8",
+        "range": [0, 255],
+    }
+    assert all(r["passed"] for r in report["results"])
+    import onnxruntime as ort
+
+    z = np.random.default_rng(0).standard_normal((3, 8)).astype("float32")
+    images = ort.InferenceSession(str(tmp_path / "exp" / "generator.onnx")).run(
+        ["image"], {"z": z}
+    )[0]
+    assert images.dtype == np.uint8
+    generator = keras.saving.load_model(tiny_run / "generator.keras")
+    expected = np.round((np.asarray(generator(z, training=False)) + 1) * 127.5)
+    assert np.abs(images.astype(int) - expected).max() <= 1
+
+
+def test_int8_is_under_30_percent_of_float32_for_the_default_dcgan(tmp_path):
+    run_dir = tmp_path / "run"
+    config = cfg.resolve(
+        "dcgan", overrides=["data.source=vendored", "train.steps=1", "train.sample_every=1"]
+    )
+    train(config, run_dir)
+    report = export_run(run_dir, tmp_path / "exp", _only(("tflite",), ("float32", "int8")))
+    sizes = {r["format"]: r["bytes"] for r in report["results"][1:]}
+    assert sizes["tflite-int8"] <= 0.30 * sizes["tflite-float32"]
+    int8 = report["results"][-1]
+    assert int8["passed"] and int8["psnr_db"] >= 30
+
+
+def test_parity_beyond_tolerance_fails_and_keeps_the_previous_export(
+    tiny_run, tmp_path, monkeypatch
+):
+    out = tmp_path / "exp"
+    export_run(tiny_run, out, _only(("savedmodel", "tflite")))
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    monkeypatch.setitem(verify.TOLERANCE, "float32", (0.0, None))  # TFLite differs by ~1e-7
+    with pytest.raises(
+        ExportError,
+        match=r"tflite-float32 differs from Keras by max .* nothing "
+        r"was written to",
+    ):
+        export_run(tiny_run, out, _only(("savedmodel", "tflite")))
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+@keras.saving.register_keras_serializable(package="ganzoo_tests")
+class BesselLayer(keras.layers.Layer):
+    """An op that TFLite's builtins lack and onnxruntime cannot run."""
+
+    def call(self, x):
+        return tf.math.bessel_i0e(x)
+
+
+def _odd_run(tmp_path):
+    z = keras.Input((4,), name="z")
+    image = keras.layers.Activation("tanh")(BesselLayer()(keras.layers.Dense(4 * 4)(z)))
+    model = keras.Model(z, keras.layers.Reshape((4, 4, 1))(image))
+    run_dir = tmp_path / "odd"
+    run_dir.mkdir()
+    model.save(run_dir / "generator.keras")
+    return run_dir
+
+
+@pytest.mark.parametrize(
+    "fmt, message",
+    [
+        (
+            "tflite",
+            "TFLite (float32) conversion failed: op BesselI0e is not supported by TFLite "
+            "builtins; export the other formats with --format savedmodel,onnx",
+        ),
+        ("onnx", "the onnx export does not load in its runtime"),
+    ],
+)
+def test_converter_rejection_is_one_line_and_leaves_the_good_export(tmp_path, fmt, message):
+    run_dir = _odd_run(tmp_path)
+    out = tmp_path / "exp"
+    export_run(run_dir, out, _only(("savedmodel",)))
+    with pytest.raises(ExportError) as info:
+        export_run(run_dir, out, _only((fmt,)))
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "model_card.json",
+        "report.json",
+        "saved_model",
+    ]
+
+
+def test_missing_and_corrupt_generator(tmp_path, capsys):
+    with pytest.raises(ExportError, match="is not a folder"):
+        export_run(tmp_path / "nope")
+    run_dir = tmp_path / "run"
+    train(tiny_config("dcgan", "train.steps=1"), run_dir)
+    (run_dir / "generator.keras").unlink()
+    with pytest.raises(ExportError, match="has no generator.keras; train first, or write it from"):
+        export_run(run_dir)
+    (run_dir / "generator.keras").write_bytes(b"not a zip file")
+    with pytest.raises(ExportError) as info:
+        export_run(run_dir)
+    resume = f"python -m training.run dcgan --run-dir {run_dir} --resume"
+    assert "generator.keras cannot be loaded (" in str(info.value) and resume in str(info.value)
+    # the advice works: resuming the finished run writes the generator again
+    from training.run import main as run_main
+
+    assert run_main(["dcgan", "--run-dir", str(run_dir), "--resume"]) == 0
+    assert export_run(run_dir, options=_only(("onnx",)))["results"][1]["passed"]
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (
+            ["--format", "coreml"],
+            "unknown format 'coreml'; accepted: all, savedmodel, tflite, onnx",
+        ),
+        (["--quantize", "int4"], "unknown quantization 'int4'; accepted: all, none, float16"),
+        (["--format", "onnx", "--quantize", "int8"], "--quantize applies to TFLite"),
+    ],
+)
+def test_cli_bad_options(tiny_run, capsys, argv, fragment):
+    assert main([str(tiny_run), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and fragment in err and "\n" not in err
+
+
+def test_cli_table(tiny_run, tmp_path, capsys):
+    code = main(
+        [
+            str(tiny_run),
+            "--format",
+            "tflite",
+            "--quantize",
+            "int8",
+            "--out",
+            str(tmp_path / "exp"),
+            "--repeats",
+            "1",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "inputs: z float32 [None, 8]; output: image float32 [None, 16, 16, 1]" in out
+    rows = [line.split()[0] for line in out.splitlines()[4:]]
+    assert rows == ["keras", "tflite-int8"]
+    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == [
+        "generator_int8.tflite",
+        "model_card.json",
+        "report.json",
+    ]
+    missing = main([str(tmp_path / "nothing")])
+    assert missing == 1 and "is not a folder" in capsys.readouterr().err
