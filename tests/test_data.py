@@ -93,6 +93,19 @@ def test_tfds_through_mock_data(reachable_host, dataset, channels):
     assert values.min() >= -1.0 and values.max() <= 1.0 and values.std() > 0
 
 
+def test_prepared_tfds_cache_is_used_without_network(tmp_path):
+    from tensorflow_datasets.testing import DummyMnist
+
+    DummyMnist(data_dir=str(tmp_path)).download_and_prepare()  # generated locally, no download
+    config = DataConfig(
+        dataset="dummy_mnist", source="auto", tfds_data_dir=str(tmp_path), batch_size=4
+    )
+    batch, description = _batch(config, 28, 1)
+    assert description == "dummy_mnist[train] from TFDS, 20 images (prepared TFDS copy)"
+    assert batch["image"].shape == (4, 28, 28, 1)
+    assert batch["image"].numpy().min() >= -1.0 and batch["image"].numpy().max() <= 1.0
+
+
 def _write(path, size, mode="RGB", value=0):
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = np.full((size[1], size[0], 3 if mode == "RGB" else 1), value, np.uint8).squeeze()

@@ -144,6 +144,7 @@ def test_every_format_exports_and_matches_keras_in_a_fresh_process(family, tmp_p
         "onnx": ("onnx", out / "generator.onnx", 1e-4),
         "tflite-float32": ("tflite", out / "generator.tflite", 1e-4),
         "tflite-float16": ("tflite", out / "generator_float16.tflite", 2e-2),
+        "tflite-dynamic": ("tflite", out / "generator_dynamic.tflite", 0.5),
         "tflite-int8": ("tflite", out / "generator_int8.tflite", 0.5),
     }
     for key, (kind, path, atol) in artifacts.items():
