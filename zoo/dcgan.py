@@ -75,6 +75,21 @@ def _init():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
+def _block(x, conv, filters: int, kernel_size: int, batch_norm: bool, name: str):
+    """A stride-2 (transposed) convolution, then batch norm when asked (which makes the bias
+    redundant)."""
+    x = conv(
+        filters,
+        kernel_size,
+        strides=2,
+        padding="same",
+        use_bias=not batch_norm,
+        kernel_initializer=_init(),
+        name=f"{name}_conv",
+    )(x)
+    return layers.BatchNormalization(name=f"{name}_bn")(x) if batch_norm else x
+
+
 def build_generator(config: DCGANConfig, name: str = "generator") -> keras.Model:
     """z [batch, latent_dim] -> images [batch, size, size, channels] in [-1, 1].
 
@@ -98,17 +113,7 @@ def build_generator(config: DCGANConfig, name: str = "generator") -> keras.Model
     x = layers.ReLU(name="project_relu")(x)
     for i in range(1, steps):
         filters //= 2
-        x = layers.Conv2DTranspose(
-            filters,
-            config.kernel_size,
-            strides=2,
-            padding="same",
-            use_bias=not batch_norm,
-            kernel_initializer=_init(),
-            name=f"up{i}_conv",
-        )(x)
-        if batch_norm:
-            x = layers.BatchNormalization(name=f"up{i}_bn")(x)
+        x = _block(x, layers.Conv2DTranspose, filters, config.kernel_size, batch_norm, f"up{i}")
         x = layers.ReLU(name=f"up{i}_relu")(x)
     x = layers.Conv2DTranspose(
         config.channels,
@@ -133,17 +138,7 @@ def build_discriminator(config: DCGANConfig, name: str = "discriminator") -> ker
     filters = config.base_filters
     for i in range(steps):
         use_bn = batch_norm and i > 0  # the paper leaves BN off the discriminator input layer
-        x = layers.Conv2D(
-            filters,
-            config.kernel_size,
-            strides=2,
-            padding="same",
-            use_bias=not use_bn,
-            kernel_initializer=_init(),
-            name=f"down{i}_conv",
-        )(x)
-        if use_bn:
-            x = layers.BatchNormalization(name=f"down{i}_bn")(x)
+        x = _block(x, layers.Conv2D, filters, config.kernel_size, use_bn, f"down{i}")
         x = layers.LeakyReLU(0.2, name=f"down{i}_lrelu")(x)
         filters *= 2
     x = layers.Flatten(name="flatten")(x)
