@@ -137,7 +137,8 @@ def test_cli_run_folder_layout(tmp_path):
 
 
 @pytest.mark.slow
-def test_interrupted_run_resumes_to_the_same_step_count(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_resumes_to_the_same_step_count(tmp_path, sig):
     run_dir = tmp_path / "run"
     args = ["dcgan", "--preset", "tiny", *VENDORED, "--run-dir", str(run_dir)]
     proc = _cli(
@@ -154,8 +155,9 @@ def test_interrupted_run_resumes_to_the_same_step_count(tmp_path):
     while not state.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
     assert state.exists(), proc.communicate()[1]
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
+    assert f"{sig.name}: stopping after this step" in out
     assert proc.returncode == 130, err
     stopped = int(out.split("interrupted at step ")[1].split(";")[0])
     assert 10 <= stopped < 2000

@@ -194,36 +194,35 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
         manager.save(checkpoint_number=step)
         save_generator(trainer.sampler, run_dir / "generator.keras")
 
-    step, logs, interrupted = start, {}, False
+    step, logs = start, {}
     for c in callbacks:
         c.on_train_begin(step)
     started = time.perf_counter()
-    with _sigterm_as_interrupt():
-        try:
-            while step < train_cfg.steps:
-                logs = {k: float(v) for k, v in step_fn().items()}
-                step += 1
-                bad = [k for k, v in logs.items() if not math.isfinite(v)]
-                if bad:
-                    raise RunError(
-                        f"non-finite values at step {step} "
-                        f"({', '.join(f'{k}={logs[k]}' for k in bad)}); the last good "
-                        f"checkpoint is kept in {run_dir / 'checkpoints'} "
-                        "(try lower learning rates)"
-                    )
-                for c in callbacks:
-                    c.on_step_end(step, logs)
-                if step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps:
-                    checkpoint(step)
-        except KeyboardInterrupt:
-            interrupted = True
-            if step > start and manager.latest_checkpoint != _ckpt_path(manager, step):
+    with _stop_on_signal() as stop:
+        while step < train_cfg.steps and not stop.requested:
+            logs = {k: float(v) for k, v in step_fn().items()}
+            step = int(trainer.step.numpy())  # the variable is the truth, not a Python counter
+            bad = [k for k, v in logs.items() if not math.isfinite(v)]
+            if bad:
+                raise RunError(
+                    f"non-finite values at step {step} "
+                    f"({', '.join(f'{k}={logs[k]}' for k in bad)}); the last good "
+                    f"checkpoint is kept in {run_dir / 'checkpoints'} "
+                    "(try lower learning rates)"
+                )
+            for c in callbacks:
+                c.on_step_end(step, logs)
+            if step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps:
                 checkpoint(step)
-            print(
-                f"\ninterrupted at step {step}; continue with: python -m training.run "
-                f"{config.family} --run-dir {run_dir} --resume",
-                flush=True,
-            )
+    interrupted = stop.requested and step < train_cfg.steps
+    if interrupted:
+        if step > start and manager.latest_checkpoint != _ckpt_path(manager, step):
+            checkpoint(step)
+        print(
+            f"interrupted at step {step}; continue with: python -m training.run "
+            f"{config.family} --run-dir {run_dir} --resume",
+            flush=True,
+        )
     for c in callbacks:
         c.on_train_end(step)
     if not interrupted:
@@ -260,19 +259,32 @@ def _prepare_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> N
     save(config, run_dir / "config.yaml")
 
 
+class _StopRequest:
+    """Set by the first SIGINT (Ctrl-C) or SIGTERM (a preempted job): the loop stops after the
+    step it is in and checkpoints it. A second signal aborts at once (the last checkpoint stays)."""
+
+    requested = False
+
+    def __call__(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            f"\n{signal.Signals(signum).name}: stopping after this step (again to abort now)",
+            flush=True,
+        )
+
+
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """Treats SIGTERM (a preempted job) like Ctrl-C: checkpoint, then stop."""
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
+def _stop_on_signal():
+    stop = _StopRequest()
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: signals stay with the caller
+        yield stop
         return
     try:
-        yield
+        yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
