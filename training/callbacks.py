@@ -90,6 +90,47 @@ class SampleGrid(Callback):
         return path
 
 
+class Evaluation(Callback):
+    """Every ``every`` steps: FID and KID of samples from a fixed latent batch against fixed real
+    features, and the samples' class balance (the mode-collapse signal), to TensorBoard under
+    ``eval/``. Calls ``on_best(step, value)`` when ``metric`` reaches a new low."""
+
+    def __init__(
+        self, sample_fn, z, real_features, extractor, writer, every, metric, on_best, best=math.inf
+    ):
+        self.sample_fn, self.z, self.real_features = sample_fn, z, real_features
+        self.extractor, self.writer, self.every = extractor, writer, every
+        self.metric, self.on_best, self.best = metric, on_best, best
+
+    def on_step_end(self, step, logs):
+        if step % self.every == 0:
+            self.evaluate(step)
+
+    def evaluate(self, step: int) -> dict:
+        from training import metrics
+        from training.evaluate import class_balance
+
+        fake = np.concatenate(
+            [np.asarray(self.sample_fn(self.z[i : i + 500])) for i in range(0, len(self.z), 500)]
+        )
+        features, probabilities = self.extractor(fake)
+        kid, _ = metrics.kid(self.real_features, features, subsets=10)
+        values = {"fid": metrics.fid(self.real_features, features), "kid": kid}
+        balance = class_balance(probabilities)
+        name = self.extractor.name
+        with self.writer.as_default(step=step):
+            tf.summary.scalar(f"eval/fid_{name}", values["fid"])
+            tf.summary.scalar(f"eval/kid_{name}", values["kid"])
+            tf.summary.scalar("eval/class_entropy", balance["class_entropy"])
+            if len(balance["class_shares"]) <= 20:
+                for k, share in enumerate(balance["class_shares"]):
+                    tf.summary.scalar(f"eval/class_share/{k}", share)
+        if values[self.metric] < self.best:
+            self.best = values[self.metric]
+            self.on_best(step, self.best)
+        return values
+
+
 class ProgressBar(Callback):
     """A Keras progress bar with the step's losses on a terminal; elsewhere (CI, a log file)
     one plain line every ``every`` steps."""

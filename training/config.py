@@ -148,7 +148,35 @@ class RuntimeConfig:
             raise ConfigError(f"runtime.virtual_cpus must be positive, got {self.virtual_cpus}")
 
 
-SECTIONS = ("data", "model", "train", "runtime")
+@dataclasses.dataclass
+class EvalConfig:
+    """Sample quality measured while training.
+
+    Args:
+        every: steps between evaluations (``None``: none). Each writes ``eval/*`` scalars to
+            TensorBoard and keeps the best generator by ``metric`` in ``checkpoints/best/`` and
+            ``generator_best.keras``.
+        metric: ``kid`` or ``fid`` (lower is better) to choose the best checkpoint.
+        num_samples: generated images (from a fixed latent batch) and real images compared.
+        extractor: ``auto`` (``mnist_cnn`` for MNIST, ``inception`` otherwise), ``mnist_cnn`` or
+            ``inception``.
+        weights: the extractor's weights file (``None``: its default).
+    """
+
+    every: int | None = None
+    metric: Literal["kid", "fid"] = "kid"
+    num_samples: int = 1000
+    extractor: Literal["auto", "mnist_cnn", "inception"] = "auto"
+    weights: str | None = None
+
+    def validate(self) -> None:
+        if self.every is not None and self.every < 1:
+            raise ConfigError(f"eval.every must be positive or none, got {self.every}")
+        if self.num_samples < 2:
+            raise ConfigError(f"eval.num_samples must be at least 2, got {self.num_samples}")
+
+
+SECTIONS = ("data", "model", "train", "eval", "runtime")
 
 
 @dataclasses.dataclass
@@ -160,6 +188,7 @@ class ExperimentConfig:
     model: Any
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -331,5 +360,5 @@ def _read_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections (data, model, train, runtime)")
+        raise ConfigError(f"{path}: expected a mapping of sections ({', '.join(SECTIONS)})")
     return data

@@ -15,12 +15,15 @@ Run folder (``runs/<family>-<timestamp>/`` or ``--run-dir``)::
     samples/           step_NNNNNN.png grids from a fixed latent batch
     generator.keras    the generator to ship (EMA weights when kept), rewritten atomically at
                        every checkpoint
+    with eval.every:   checkpoints/best/, generator_best.keras and best.json (step, metric,
+                       value) of the lowest eval.metric so far
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -189,6 +192,8 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
         ),
         cb.ProgressBar(train_cfg.steps, train_cfg.log_every),
     ]
+    if config.eval.every:
+        callbacks.insert(2, _evaluation(config, session, run_dir, writer))
 
     def checkpoint(step: int) -> None:
         manager.save(checkpoint_number=step)
@@ -233,6 +238,49 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
             flush=True,
         )
     return RunResult(run_dir, step, interrupted, logs)
+
+
+def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, writer):
+    """The Evaluation callback, with real features computed once and the best kept on disk."""
+    from training.evaluate import real_images
+    from training.features import default_extractor, get_extractor
+
+    ev, trainer = config.eval, session.trainer
+    name = default_extractor(config.data.dataset) if ev.extractor == "auto" else ev.extractor
+    extractor = get_extractor(name, ev.weights)
+    real_features, _ = extractor(real_images(config, ev.num_samples, config.runtime.seed + 1))
+    z = (
+        np.random.default_rng([config.runtime.seed, 2])
+        .standard_normal((ev.num_samples, config.model.latent_dim))
+        .astype(np.float32)
+    )
+    best_manager = tf.train.CheckpointManager(
+        session.checkpoint, run_dir / "checkpoints" / "best", max_to_keep=1, checkpoint_name="ckpt"
+    )
+    best_file = run_dir / "best.json"
+    best = json.loads(best_file.read_text())["value"] if best_file.is_file() else math.inf
+
+    def on_best(step: int, value: float) -> None:
+        best_manager.save(checkpoint_number=step)
+        save_generator(trainer.sampler, run_dir / "generator_best.keras")
+        tmp = best_file.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps({"step": step, "metric": ev.metric, "extractor": name, "value": value})
+            + "\n"
+        )
+        os.replace(tmp, best_file)
+
+    return cb.Evaluation(
+        lambda z: trainer.sampler(z, training=False),
+        z,
+        real_features,
+        extractor,
+        writer,
+        ev.every,
+        ev.metric,
+        on_best,
+        best,
+    )
 
 
 def save_generator(generator: keras.Model, path: Path) -> None:

@@ -170,6 +170,7 @@ register_family(
                     "sample_every": 500,
                     "checkpoint_every": 1000,
                 },
+                "eval": {"every": 1000, "metric": "kid", "num_samples": 1000},
             },
             # The paper's 64x64 RGB model for CelebA-like faces (needs a GPU to be practical).
             "dcgan_celeba": {

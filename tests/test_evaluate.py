@@ -1,0 +1,197 @@
+"""Evaluation: the digit classifier, real-data reference points, the CLI and the callback."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import tiny_config
+from training import evaluate
+from training.classifier import HELD_OUT, accuracy_on, load_classifier
+from training.data import load_vendored_mnist
+from training.features import ExtractorError, get_extractor
+from training.loop import train
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    images, labels = load_vendored_mnist()
+    return images[..., None].astype(np.float32) / 127.5 - 1.0, labels
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return get_extractor("mnist_cnn")
+
+
+def test_versioned_classifier_reaches_98_5_percent_on_held_out_digits(mnist):
+    x, labels = mnist
+    assert accuracy_on(load_classifier(), x[HELD_OUT], labels[HELD_OUT]) >= 0.985
+
+
+def test_real_data_reference_points(extractor):
+    result = evaluate.baselines(extractor, ("fid", "kid", "is"))
+    halves = result["mnist_half_a_vs_half_b"]
+    shuffled = result["mnist_vs_pixel_shuffled_mnist"]
+    assert halves["extractor"] == "mnist_cnn"
+    # random halves (the test set's first 5,000 digits are cleaner than the last 5,000)
+    assert halves["fid"] < 5.0 and shuffled["fid"] > 100 * halves["fid"]
+    assert abs(halves["kid"]["mean"]) < 3 * halves["kid"]["std"] + 1e-3
+    assert halves["is"]["mean"] > 9.0  # ten confidently recognised, balanced classes
+    assert halves["class_entropy"] > 0.99
+
+
+def test_class_balance_signals_collapse(extractor, mnist):
+    x, labels = mnist
+    balanced = evaluate.class_balance(extractor(x[:1000])[1])
+    collapsed = evaluate.class_balance(extractor(x[:1000][labels[:1000] == 1])[1])
+    assert balanced["class_entropy"] > 0.98
+    assert collapsed["class_entropy"] < 0.2 and collapsed["class_shares"][1] > 0.95
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("eval") / "run"
+    train(tiny_config("dcgan", "train.steps=2"), run_dir)
+    return run_dir
+
+
+def test_evaluate_run_writes_labelled_metrics(tiny_run, capsys):
+    code = evaluate.main([str(tiny_run), "--num-samples", "200", "--extractor", "mnist_cnn"])
+    out = capsys.readouterr().out
+    assert code == 0
+    saved = json.loads((tiny_run / "metrics.json").read_text())
+    assert saved["extractor"] == "mnist_cnn" and saved["num_fake"] == 200 and saved["step"] == 2
+    assert {"fid", "kid", "is", "precision", "recall", "swd", "class_entropy"} <= set(saved)
+    assert set(saved["swd"]) == {"swd_16px", "swd_mean"}
+    assert f"FID (mnist_cnn) {saved['fid']:.3f}" in out
+
+
+def test_compare_two_image_sets_without_a_run(tmp_path, mnist, capsys):
+    from PIL import Image
+
+    x, _ = mnist
+    np.savez(tmp_path / "real.npz", images=np.round((x[:300] + 1) * 127.5).astype(np.uint8))
+    folder = tmp_path / "fake"
+    folder.mkdir()
+    for i, image in enumerate(np.round((x[300:600, ..., 0] + 1) * 127.5).astype(np.uint8)):
+        Image.fromarray(image).save(folder / f"{i:03d}.png")
+    out_file = tmp_path / "m.json"
+    code = evaluate.main(
+        [
+            "--real",
+            str(tmp_path / "real.npz"),
+            "--fake",
+            str(folder),
+            "--metrics",
+            "fid,kid",
+            "--out",
+            str(out_file),
+        ]
+    )
+    assert code == 0
+    result = json.loads(out_file.read_text())
+    assert result["num_real"] == result["num_fake"] == 300 and "is" not in result
+    # reading uint8 .npz and PNG files gives the numbers of the in-memory images
+    direct = evaluate.compute(x[:300], x[300:600], get_extractor("mnist_cnn"), ("fid", "kid"))
+    assert result["fid"] == pytest.approx(direct["fid"], rel=1e-6)
+    assert result["kid"]["mean"] == pytest.approx(direct["kid"]["mean"], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (
+            ["RUN", "--metrics", "fid,lpips"],
+            "unknown metric 'lpips'; accepted: fid, kid, is, pr, swd",
+        ),
+        (
+            ["RUN", "--extractor", "inception", "--weights", "/nope.h5"],
+            "InceptionV3 weights not found at /nope.h5; on a machine with internet download https://",
+        ),
+        (["RUN", "--real", "a.npz", "--fake", "b.npz"], "give a run folder, or --real and --fake"),
+        (["/no/such/run"], "is not a trained run folder"),
+    ],
+)
+def test_cli_errors_are_one_line(tiny_run, capsys, argv, fragment):
+    argv = [str(tiny_run) if a == "RUN" else a for a in argv]
+    assert evaluate.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and fragment in err and "\n" not in err
+
+
+@pytest.mark.slow
+def test_inception_extractor_with_user_supplied_weights(tmp_path):
+    import keras
+
+    path = tmp_path / "inception.weights.h5"
+    keras.applications.InceptionV3(include_top=True, weights=None).save_weights(path)
+    inception = get_extractor("inception", path)
+    images = np.random.default_rng(0).uniform(-1, 1, (3, 28, 28, 1)).astype(np.float32)
+    features, probabilities = inception(images)
+    assert features.shape == (3, 2048) and probabilities.shape == (3, 1000)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    (tmp_path / "bad.h5").write_bytes(b"junk")
+    with pytest.raises(ExtractorError, match="is not InceptionV3 weights"):
+        get_extractor("inception", tmp_path / "bad.h5")
+
+
+def _eval_tags(logdir):
+    tags = set()
+    for events in logdir.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            tags.update(v.tag for v in event.summary.value if v.tag.startswith("eval/"))
+    return tags
+
+
+def test_training_evaluates_and_keeps_the_best_generator(tmp_path):
+    config = tiny_config(
+        "dcgan", "train.steps=4", "eval.every=2", "eval.num_samples=64", "eval.extractor=mnist_cnn"
+    )
+    train(config, tmp_path / "run")
+    tags = _eval_tags(tmp_path / "run" / "logs")
+    assert {
+        "eval/fid_mnist_cnn",
+        "eval/kid_mnist_cnn",
+        "eval/class_entropy",
+        "eval/class_share/0",
+        "eval/class_share/9",
+    } <= tags
+    best = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert best["metric"] == "kid" and best["extractor"] == "mnist_cnn" and best["step"] in (2, 4)
+    assert (tmp_path / "run" / "generator_best.keras").is_file()
+    state = tf.train.get_checkpoint_state(str(tmp_path / "run" / "checkpoints" / "best"))
+    assert state.model_checkpoint_path.endswith(f"ckpt-{best['step']}")
+
+    # a resumed run compares against the saved best: an unbeatable best is never overwritten
+    (tmp_path / "run" / "best.json").write_text(json.dumps({**best, "value": -1.0}))
+    from training.config import load
+
+    resumed = load(tmp_path / "run" / "config.yaml")
+    resumed.train.steps = 8
+    train(resumed, tmp_path / "run", resume=True)
+    assert json.loads((tmp_path / "run" / "best.json").read_text())["value"] == -1.0
+
+
+def test_a_late_collapse_keeps_the_earlier_best(extractor, mnist):
+    from training.callbacks import Evaluation
+
+    x, _ = mnist
+    real_features, _ = extractor(x[:500])
+    outputs = {2: x[500:1000], 4: np.repeat(x[1000:1001], 500, axis=0)}  # good, then collapsed
+    step = {"now": 2}
+    best = []
+    callback = Evaluation(
+        lambda z: outputs[step["now"]][: len(z)],
+        np.zeros((500, 1)),
+        real_features,
+        extractor,
+        tf.summary.create_noop_writer(),
+        2,
+        "fid",
+        lambda s, v: best.append((s, v)),
+    )
+    for step["now"] in (2, 4):
+        callback.on_step_end(step["now"], {})
+    assert [s for s, _ in best] == [2]

@@ -1,0 +1,104 @@
+"""Feature extractors for the metrics, chosen by name.
+
+    mnist_cnn   ganzoo's digit classifier (``training/classifier.py``), 128-d features and 10
+                class probabilities at 28x28 grayscale. Works offline; only meaningful for
+                digit-like images.
+    inception   Keras' InceptionV3 at 299x299: 2048-d pool features and 1000 ImageNet class
+                probabilities, with cached or user-supplied ImageNet weights.
+
+Numbers from different extractors are not comparable, and Keras' InceptionV3 is not the
+TF1 graph that published FIDs use, so ganzoo labels every number with its extractor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
+INCEPTION_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/" + INCEPTION_FILE
+)
+EXTRACTORS = ("mnist_cnn", "inception")
+
+
+class ExtractorError(RuntimeError):
+    """An extractor that cannot be built, with what to do about it."""
+
+
+@dataclasses.dataclass
+class Extractor:
+    """Maps images in [-1, 1] to (features [N, d], class probabilities [N, classes])."""
+
+    name: str
+    model: keras.Model  # image at ``size`` -> (features, logits)
+    size: int
+    channels: int
+    classes: int
+
+    def __call__(self, images: np.ndarray, batch_size: int = 250) -> tuple[np.ndarray, np.ndarray]:
+        features, probabilities = [], []
+        for start in range(0, len(images), batch_size):
+            batch = self._prepare(tf.convert_to_tensor(images[start : start + batch_size]))
+            f, logits = self.model(batch, training=False)
+            features.append(np.asarray(f, np.float64))
+            probabilities.append(np.asarray(tf.nn.softmax(logits), np.float64))
+        return np.concatenate(features), np.concatenate(probabilities)
+
+    def _prepare(self, images: tf.Tensor) -> tf.Tensor:
+        if images.dtype == tf.uint8:
+            images = tf.cast(images, tf.float32) / 127.5 - 1.0
+        images = tf.cast(images, tf.float32)
+        if images.shape[-1] != self.channels:
+            images = (
+                tf.image.grayscale_to_rgb(images)
+                if self.channels == 3
+                else tf.reduce_mean(images, axis=-1, keepdims=True)
+            )
+        if images.shape[1] != self.size or images.shape[2] != self.size:
+            images = tf.image.resize(images, (self.size, self.size), antialias=True)
+        return images
+
+
+def get_extractor(name: str, weights: str | Path | None = None) -> Extractor:
+    if name == "mnist_cnn":
+        from training.classifier import FEATURES, load_classifier
+
+        try:
+            classifier = load_classifier(weights)
+        except (OSError, ValueError) as err:
+            raise ExtractorError(f"mnist_cnn weights cannot be loaded: {err}") from None
+        model = keras.Model(
+            classifier.inputs, [classifier.get_layer(FEATURES).output, classifier.output]
+        )
+        return Extractor("mnist_cnn", model, 28, 1, 10)
+    if name == "inception":
+        path = Path(weights) if weights else Path.home() / ".keras" / "models" / INCEPTION_FILE
+        if not path.is_file():
+            raise ExtractorError(
+                f"InceptionV3 weights not found at {path}; on a machine with internet download "
+                f"{INCEPTION_URL} and pass it with --weights PATH (or copy it to "
+                f"~/.keras/models/), or use --extractor mnist_cnn for digits"
+            )
+        net = keras.applications.InceptionV3(include_top=True, weights=None)
+        try:
+            net.load_weights(str(path))
+        except (OSError, ValueError) as err:
+            raise ExtractorError(f"{path} is not InceptionV3 weights: {err}") from None
+        # The top applies softmax; take its input logits through a linear copy of the layer.
+        pool = net.get_layer("avg_pool").output
+        top = net.get_layer("predictions")
+        logits = keras.layers.Dense(1000, name="logits")(pool)
+        model = keras.Model(net.inputs, [pool, logits])
+        model.get_layer("logits").set_weights(top.get_weights())
+        return Extractor("inception", model, 299, 3, 1000)
+    raise ExtractorError(f"unknown extractor {name!r}; accepted: {', '.join(EXTRACTORS)}")
+
+
+def default_extractor(dataset: str) -> str:
+    """mnist_cnn for MNIST runs, inception otherwise."""
+    return "mnist_cnn" if dataset == "mnist" else "inception"
