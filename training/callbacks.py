@@ -125,9 +125,16 @@ class Evaluation(Callback):
             if len(balance["class_shares"]) <= 20:
                 for k, share in enumerate(balance["class_shares"]):
                     tf.summary.scalar(f"eval/class_share/{k}", share)
-        if values[self.metric] < self.best:
+        improved = values[self.metric] < self.best
+        if improved:
             self.best = values[self.metric]
             self.on_best(step, self.best)
+        print(
+            f"eval at step {step}: FID ({name}) {values['fid']:.2f}, KID {values['kid']:.4f}, "
+            f"class entropy {balance['class_entropy']:.3f}"
+            + (f" (best {self.metric} so far)" if improved else ""),
+            flush=True,
+        )
         return values
 
 
