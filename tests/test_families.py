@@ -10,6 +10,7 @@ import pytest
 import zoo
 from tests.conftest import tiny_config
 from training.loop import build_session, open_run, train
+from zoo.losses import get_loss
 
 FAMILIES = zoo.list_families()
 
@@ -59,7 +60,11 @@ def test_short_fit_changes_both_networks(family, tmp_path):
     initial = build_session(config).trainer
     result = train(config, tmp_path / "run")
     assert result.step == 3 and all(np.isfinite(v) for v in result.logs.values())
-    assert {"d_loss", "g_loss", "d_real_acc", "d_fake_acc"} <= set(result.logs)
+    accuracies = {"d_real_acc", "d_fake_acc"}
+    threshold = get_loss(config.train.loss or family.loss).threshold
+    assert {"d_loss", "g_loss"} <= set(result.logs)
+    assert (accuracies <= set(result.logs)) == (threshold is not None)
+    assert ("gp" in result.logs) == (config.train.gp_weight > 0)
     session, step = open_run(tmp_path / "run")
     assert step == 3
     for name in ("generator", "discriminator"):

@@ -34,5 +34,86 @@ def test_reduce_loss_divides_by_the_global_batch():
 
 
 def test_unknown_loss():
-    with pytest.raises(ValueError, match="unknown loss 'hinge'; known losses: non_saturating"):
-        losses.get_loss("hinge")
+    with pytest.raises(
+        ValueError,
+        match="unknown loss 'perceptual'; known losses: hinge, "
+        "least_squares, minimax, non_saturating, wasserstein",
+    ):
+        losses.get_loss("perceptual")
+
+
+def test_minimax_generator_loss_is_log_one_minus_d():
+    fake = tf.constant([[0.0], [2.0]])
+    g = losses.MINIMAX.g_loss(fake).numpy()
+    sigmoid = 1 / (1 + np.exp(-np.array([0.0, 2.0])))
+    np.testing.assert_allclose(g, np.log(1 - sigmoid), rtol=1e-6)
+
+
+def test_least_squares_known_values():
+    real, fake = tf.constant([[1.0], [0.0]]), tf.constant([[0.0], [1.0]])
+    np.testing.assert_allclose(losses.LEAST_SQUARES.d_loss(real, fake), [0.0, 1.0])
+    np.testing.assert_allclose(losses.LEAST_SQUARES.g_loss(fake), [0.5, 0.0])
+    assert losses.LEAST_SQUARES.threshold == 0.5
+
+
+def test_wasserstein_and_hinge_known_values():
+    real, fake = tf.constant([[3.0], [0.5]]), tf.constant([[-2.0], [0.5]])
+    np.testing.assert_allclose(losses.WASSERSTEIN.d_loss(real, fake), [-5.0, 0.0])
+    np.testing.assert_allclose(losses.WASSERSTEIN.g_loss(fake), [2.0, -0.5])
+    assert losses.WASSERSTEIN.threshold is None
+    # at and beyond the margin (real >= 1, fake <= -1) the hinge loss is zero
+    np.testing.assert_allclose(losses.HINGE.d_loss(real, fake), [0.0, 0.5 + 1.5])
+    at_margin = losses.HINGE.d_loss(tf.constant([[1.0]]), tf.constant([[-1.0]]))
+    np.testing.assert_allclose(at_margin, [0.0])
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    import keras
+
+    w = np.array([[0.3], [-1.2], [2.0], [0.5]], np.float32)
+    critic = keras.Sequential(
+        [keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(1, use_bias=False)]
+    )
+    critic.layers[-1].set_weights([w])
+    real = tf.random.normal((5, 2, 2, 1))
+    fake = tf.random.normal((5, 2, 2, 1))
+    eps = tf.random.uniform((5, 1, 1, 1))
+    gp = losses.gradient_penalty(critic, real, fake, eps).numpy()
+    np.testing.assert_allclose(gp, (np.linalg.norm(w) - 1) ** 2, rtol=1e-5)
+
+
+def test_gradient_penalty_is_nan_free_when_gradients_vanish():
+    import keras
+
+    critic = keras.Sequential(
+        [
+            keras.Input((2, 2, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1, kernel_initializer="zeros"),
+        ]
+    )
+    real, fake = tf.ones((3, 2, 2, 1)), tf.zeros((3, 2, 2, 1))
+    with tf.GradientTape() as tape:
+        gp = losses.gradient_penalty(critic, real, fake, tf.fill((3, 1, 1, 1), 0.5))
+    grads = tape.gradient(gp, critic.trainable_variables)
+    np.testing.assert_allclose(gp.numpy(), 1.0, atol=1e-5)
+    kernel_grad = grads[0]  # the bias does not move the input gradient: its gradient is None
+    assert kernel_grad is not None and np.isfinite(kernel_grad.numpy()).all()
+
+
+def test_spectral_norm_leaves_a_top_singular_value_near_one():
+    import keras
+
+    import zoo
+
+    family = zoo.get_family("sngan")
+    config = family.config_cls(image_size=16, latent_dim=8, base_filters=4, d_norm="spectral")
+    critic = family.build(config).discriminator
+    x = tf.random.normal((4, 16, 16, 1))
+    for _ in range(30):  # each training call runs one power iteration and normalizes
+        critic(x, training=True)
+    for layer in critic.layers:
+        if isinstance(layer, keras.layers.SpectralNormalization):
+            kernel = layer.layer.kernel.numpy()
+            top = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+            assert top == pytest.approx(1.0, abs=0.02), layer.name

@@ -1,5 +1,7 @@
 """The trainer under tf.distribute: one step on two replicas equals one step on one device."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -56,14 +58,15 @@ def _steps(strategy, trainer, real, n):
 
     @tf.function
     def step():
-        logs = strategy.run(trainer.train_step, args=((next(iterator),),))
+        batches = tuple(next(iterator) for _ in range(trainer.d_steps))
+        logs = strategy.run(trainer.train_step, args=(batches,))
         return {k: strategy.reduce("SUM", v, axis=None) for k, v in logs.items()}
 
     return [{k: float(v) for k, v in step().items()} for _ in range(n)]
 
 
 def _reference(norm):
-    model = tiny_config("dcgan", f"model.norm={norm}").model
+    model = tiny_config("dcgan", f"model.g_norm={norm}", f"model.d_norm={norm}").model
     keras.utils.set_random_seed(1)
     nets = zoo.get_family("dcgan").build(model)
     weights = (nets.generator.get_weights(), nets.discriminator.get_weights())
@@ -94,6 +97,47 @@ def test_two_replicas_match_one_device(ema_decay):
     # and the step did move the weights, far beyond the tolerance
     untouched = _trainer(one, model, weights)
     assert _max_diff(a.generator, untouched.generator) > 1e-3
+
+
+def _without_batch_norm(family):
+    fields = {f.name for f in dataclasses.fields(zoo.get_family(family).config_cls)}
+    tiny = zoo.get_family(family).presets["tiny"].get("model", {})
+    overrides = ["model.g_norm=none"] if "g_norm" in fields else []
+    if "d_norm" in fields and tiny.get("d_norm") != "spectral":
+        overrides.append("model.d_norm=none")
+    return overrides
+
+
+@pytest.mark.parametrize("family", zoo.list_families())
+def test_every_family_steps_identically_on_two_replicas(family):
+    """Each family's own trainer settings (loss, d_steps, penalty, clipping, spectral norm),
+    built by build_session, on one device and on two."""
+    trainers, logs = [], []
+    for strategy in ("one_device", "mirrored"):
+        config = tiny_config(family, *_without_batch_norm(family), f"runtime.strategy={strategy}")
+        session = build_session(config)
+        with session.strategy.scope():  # SGD: see PARITY_ATOL
+            session.trainer.compile(
+                d_optimizer=keras.optimizers.SGD(0.05), g_optimizer=keras.optimizers.SGD(0.05)
+            )
+        real = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 1)).astype("float32")
+        logs.append(_steps(session.strategy, session.trainer, real, 2))
+        trainers.append(session.trainer)
+    a, b = trainers
+    assert b.distribute_strategy.num_replicas_in_sync == 2
+    for la, lb in zip(*logs, strict=True):
+        assert la == pytest.approx(lb, abs=PARITY_ATOL)
+    assert _max_diff(a.generator, b.generator) <= PARITY_ATOL
+    assert _max_diff(a.discriminator, b.discriminator) <= PARITY_ATOL
+
+
+def test_weight_clipping_bounds_the_critic():
+    config = tiny_config("wgan", "train.clip_value=0.01")
+    session = build_session(config)
+    real = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 1)).astype("float32")
+    _steps(session.strategy, session.trainer, real, 1)
+    weights = session.trainer.discriminator.trainable_weights
+    assert max(float(np.abs(w.numpy()).max()) for w in weights) <= 0.01 + 1e-7
 
 
 def test_batch_norm_normalises_each_replica_with_its_own_statistics():

@@ -70,8 +70,11 @@ class TrainConfig:
         steps: generator updates in total.
         d_steps: discriminator updates per generator update, each on its own real batch.
         loss: adversarial loss pair (``None``: the family's own).
-        g_lr, d_lr: Adam learning rates of the generator and the discriminator.
+        optimizer: ``adam`` or ``rmsprop`` (WGAN), for both networks.
+        g_lr, d_lr: learning rates of the generator and the discriminator.
         beta_1, beta_2: Adam moment decays (DCGAN uses beta_1 = 0.5).
+        gp_weight: weight of the WGAN-GP gradient penalty (0: none).
+        clip_value: clip the discriminator's weights to [-c, c] after each update (WGAN).
         ema_decay: keep an exponential moving average of the generator's weights with this
             decay and ship it (``None``: no EMA).
         log_every: steps between scalar summaries.
@@ -84,10 +87,13 @@ class TrainConfig:
     steps: int = 2000
     d_steps: int = 1
     loss: str | None = None
+    optimizer: Literal["adam", "rmsprop"] = "adam"
     g_lr: float = 2e-4
     d_lr: float = 2e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
+    gp_weight: float = 0.0
+    clip_value: float | None = None
     ema_decay: float | None = None
     log_every: int = 50
     sample_every: int = 250
@@ -111,6 +117,10 @@ class TrainConfig:
         for field in ("beta_1", "beta_2"):
             if not 0.0 <= getattr(self, field) < 1.0:
                 raise ConfigError(f"train.{field} must be in [0, 1), got {getattr(self, field)}")
+        if self.gp_weight < 0:
+            raise ConfigError(f"train.gp_weight must be 0 or more, got {self.gp_weight}")
+        if self.clip_value is not None and self.clip_value <= 0:
+            raise ConfigError(f"train.clip_value must be positive or none, got {self.clip_value}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ConfigError(f"train.ema_decay must be in (0, 1) or none, got {self.ema_decay}")
         if self.keep_checkpoints is not None and self.keep_checkpoints < 1:

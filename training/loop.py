@@ -88,11 +88,12 @@ def build_session(config: ExperimentConfig) -> Session:
             latent_dim=config.model.latent_dim,
             d_steps=train.d_steps,
             ema_decay=train.ema_decay,
+            gp_weight=train.gp_weight,
+            clip_value=train.clip_value,
             seed=config.runtime.seed,
         )
         trainer.compile(
-            d_optimizer=keras.optimizers.Adam(train.d_lr, train.beta_1, train.beta_2),
-            g_optimizer=keras.optimizers.Adam(train.g_lr, train.beta_1, train.beta_2),
+            d_optimizer=_optimizer(train, train.d_lr), g_optimizer=_optimizer(train, train.g_lr)
         )
         parts = dict(
             generator=trainer.generator,
@@ -104,6 +105,12 @@ def build_session(config: ExperimentConfig) -> Session:
             parts["generator_ema"] = trainer.generator_ema
         checkpoint = tf.train.Checkpoint(**parts)
     return Session(config, strategy, trainer, checkpoint)
+
+
+def _optimizer(train, learning_rate: float) -> keras.Optimizer:
+    if train.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    return keras.optimizers.Adam(learning_rate, train.beta_1, train.beta_2)
 
 
 def restore_latest(session: Session, manager: tf.train.CheckpointManager) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from zoo.losses import LossPair, reduce_loss
+from zoo.losses import LossPair, gradient_penalty, reduce_loss
 
 
 class GANTrainer(keras.Model):
@@ -35,7 +35,11 @@ class GANTrainer(keras.Model):
         latent_dim: size of ``z``.
         d_steps: discriminator updates per generator update.
         ema_decay: decay of the generator's weight EMA (``None``: no EMA).
-        seed: base of every noise draw.
+        gp_weight: weight of the WGAN-GP gradient penalty added to the discriminator loss
+            (0: none).
+        clip_value: clip every discriminator weight to [-c, c] after its update, as WGAN
+            does (``None``: no clipping).
+        seed: base of every random draw.
 
     Example:
         >>> trainer = GANTrainer(g, d, zoo.losses.NON_SATURATING, latent_dim=100)
@@ -52,6 +56,8 @@ class GANTrainer(keras.Model):
         latent_dim: int,
         d_steps: int = 1,
         ema_decay: float | None = None,
+        gp_weight: float = 0.0,
+        clip_value: float | None = None,
         seed: int = 0,
         **kwargs,
     ):
@@ -62,6 +68,8 @@ class GANTrainer(keras.Model):
         self.latent_dim = latent_dim
         self.d_steps = d_steps
         self.ema_decay = ema_decay
+        self.gp_weight = gp_weight
+        self.clip_value = clip_value
         self.seed = seed
         self.generator_ema = None
         if ema_decay is not None:
@@ -94,19 +102,19 @@ class GANTrainer(keras.Model):
         return self.sampler(z, training=training)
 
     def noise(self, batch_size: tf.Tensor, stream: int) -> tf.Tensor:
-        """This replica's share of a global batch of ``z`` for draw ``stream`` of this step.
+        """This replica's share of a global batch of ``z`` for draw ``stream`` of this step."""
+        return self._draw(tf.random.stateless_normal, [self.latent_dim], batch_size, stream, 0)
 
-        Every replica draws the same global batch (same seed) and keeps its own rows, so the
-        noise does not depend on the number of replicas.
-        """
+    def _draw(self, sampler, shape, batch_size, stream: int, salt: int) -> tf.Tensor:
+        """Every replica draws the same global batch (same seed) and keeps its own rows, so a
+        draw does not depend on the number of replicas."""
         ctx = tf.distribute.get_replica_context()
         replicas = ctx.num_replicas_in_sync if ctx else 1
         replica = ctx.replica_id_in_sync_group if ctx else 0
-        draws_per_step = self.d_steps + 1
-        counter = tf.cast(self.step, tf.int64) * draws_per_step + stream
-        seed = tf.stack([tf.constant(self.seed, tf.int64), counter])
-        z = tf.random.stateless_normal([batch_size * replicas, self.latent_dim], seed=seed)
-        return z[replica * batch_size : (replica + 1) * batch_size]
+        counter = tf.cast(self.step, tf.int64) * (self.d_steps + 1) + stream
+        seed = tf.stack([tf.constant(self.seed + salt, tf.int64), counter])
+        values = sampler([batch_size * replicas, *shape], seed=seed)
+        return values[replica * batch_size : (replica + 1) * batch_size]
 
     def train_step(self, data):
         """One generator update; ``data`` is a sequence of ``d_steps`` batches."""
@@ -117,7 +125,7 @@ class GANTrainer(keras.Model):
         logs = {}
 
         # 1. Discriminator updates.
-        d_loss_sum = real_acc_sum = fake_acc_sum = 0.0
+        d_loss_sum = real_acc_sum = fake_acc_sum = gp_sum = 0.0
         for i, batch in enumerate(batches):
             real = batch["image"] if isinstance(batch, dict) else batch
             local = tf.shape(real)[0]
@@ -127,16 +135,35 @@ class GANTrainer(keras.Model):
                 real_logits = self.discriminator(real, training=True)
                 fake_logits = self.discriminator(fake, training=True)
                 d_loss = reduce_loss(self.loss_pair.d_loss(real_logits, fake_logits), global_batch)
-            grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
+                if self.gp_weight:
+                    weights_shape = [1] * (len(real.shape) - 1)
+                    eps = self._draw(tf.random.stateless_uniform, weights_shape, local, i, 1)
+                    gp = reduce_loss(
+                        gradient_penalty(self.discriminator, real, fake, eps), global_batch
+                    )
+                    d_loss_total = d_loss + self.gp_weight * gp
+                else:
+                    d_loss_total = d_loss
+            grads = tape.gradient(d_loss_total, self.discriminator.trainable_variables)
             self.d_optimizer.apply_gradients(
                 zip(grads, self.discriminator.trainable_variables, strict=True)
             )
+            if self.clip_value is not None:
+                for var in self.discriminator.trainable_variables:
+                    var.assign(tf.clip_by_value(var, -self.clip_value, self.clip_value))
             d_loss_sum += d_loss
-            real_acc_sum += _accuracy(real_logits > 0, global_batch)
-            fake_acc_sum += _accuracy(fake_logits < 0, global_batch)
+            if self.gp_weight:
+                gp_sum += gp
+            threshold = self.loss_pair.threshold
+            if threshold is not None:
+                real_acc_sum += _accuracy(real_logits > threshold, global_batch)
+                fake_acc_sum += _accuracy(fake_logits < threshold, global_batch)
         logs["d_loss"] = d_loss_sum / self.d_steps
-        logs["d_real_acc"] = real_acc_sum / self.d_steps
-        logs["d_fake_acc"] = fake_acc_sum / self.d_steps
+        if self.loss_pair.threshold is not None:
+            logs["d_real_acc"] = real_acc_sum / self.d_steps
+            logs["d_fake_acc"] = fake_acc_sum / self.d_steps
+        if self.gp_weight:
+            logs["gp"] = gp_sum / self.d_steps
 
         # 2. Generator update.
         local = tf.shape(batches[-1]["image"] if isinstance(batches[-1], dict) else batches[-1])[0]

@@ -39,7 +39,9 @@ class DCGANConfig:
         base_filters: filters of the generator's last hidden layer and the discriminator's first;
             each resolution step towards 4x4 doubles them (the paper's 64x64 model is 128).
         kernel_size: size of every (transposed) convolution kernel.
-        norm: ``"batch"`` for the paper's batch normalization, ``"none"`` to leave it out.
+        g_norm: the generator's normalization: ``"batch"`` (the paper) or ``"none"``.
+        d_norm: the discriminator's: ``"batch"`` (the paper), ``"none"`` (a WGAN-GP critic),
+            or ``"spectral"`` (spectral normalization of every weight, SNGAN).
     """
 
     image_size: int = 28
@@ -47,7 +49,8 @@ class DCGANConfig:
     latent_dim: int = 100
     base_filters: int = 64
     kernel_size: int = 4
-    norm: Literal["batch", "none"] = "batch"
+    g_norm: Literal["batch", "none"] = "batch"
+    d_norm: Literal["batch", "none", "spectral"] = "batch"
 
     def validate(self) -> None:
         for field in ("image_size", "channels", "latent_dim", "base_filters", "kernel_size"):
@@ -75,19 +78,28 @@ def _init():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
-def _block(x, conv, filters: int, kernel_size: int, batch_norm: bool, name: str):
-    """A stride-2 (transposed) convolution, then batch norm when asked (which makes the bias
-    redundant)."""
-    x = conv(
+def _block(x, conv, filters, kernel_size, batch_norm: bool, name: str, spectral: bool = False):
+    """A stride-2 (transposed) convolution, spectrally normalized or followed by batch norm
+    (which makes the bias redundant) when asked."""
+    layer = conv(
         filters,
         kernel_size,
         strides=2,
         padding="same",
         use_bias=not batch_norm,
         kernel_initializer=_init(),
-        name=f"{name}_conv",
-    )(x)
+        name=None if spectral else f"{name}_conv",
+    )
+    x = _spectral(layer, spectral, f"{name}_conv")(x)
     return layers.BatchNormalization(name=f"{name}_bn")(x) if batch_norm else x
+
+
+def _spectral(layer, spectral: bool, name: str):
+    """``layer`` wrapped in Keras' SpectralNormalization named ``name`` when asked (one power
+    iteration per training call, Miyato et al. 2018); otherwise ``layer`` itself."""
+    if not spectral:
+        return layer
+    return layers.SpectralNormalization(layer, power_iterations=1, name=name)
 
 
 def build_generator(config: DCGANConfig, name: str = "generator") -> keras.Model:
@@ -101,7 +113,7 @@ def build_generator(config: DCGANConfig, name: str = "generator") -> keras.Model
     config.validate()
     start, steps = _resolution_plan(config.image_size)
     filters = config.base_filters * 2 ** (steps - 1)
-    batch_norm = config.norm == "batch"
+    batch_norm = config.g_norm == "batch"
 
     z = keras.Input((config.latent_dim,), name="z")
     x = layers.Dense(
@@ -131,18 +143,21 @@ def build_discriminator(config: DCGANConfig, name: str = "discriminator") -> ker
     """images [batch, size, size, channels] -> logits [batch, 1] (real > 0 > fake)."""
     config.validate()
     _, steps = _resolution_plan(config.image_size)
-    batch_norm = config.norm == "batch"
+    batch_norm, spectral = config.d_norm == "batch", config.d_norm == "spectral"
 
     image = keras.Input((config.image_size, config.image_size, config.channels), name="image")
     x = image
     filters = config.base_filters
     for i in range(steps):
         use_bn = batch_norm and i > 0  # the paper leaves BN off the discriminator input layer
-        x = _block(x, layers.Conv2D, filters, config.kernel_size, use_bn, f"down{i}")
+        x = _block(x, layers.Conv2D, filters, config.kernel_size, use_bn, f"down{i}", spectral)
         x = layers.LeakyReLU(0.2, name=f"down{i}_lrelu")(x)
         filters *= 2
     x = layers.Flatten(name="flatten")(x)
-    logits = layers.Dense(1, kernel_initializer=_init(), name="logits", dtype="float32")(x)
+    dense = layers.Dense(
+        1, kernel_initializer=_init(), dtype="float32", name=None if spectral else "logits"
+    )
+    logits = _spectral(dense, spectral, "logits")(x)
     return keras.Model(image, logits, name=name)
 
 

@@ -26,11 +26,16 @@ def reduce_loss(per_example: tf.Tensor, global_batch_size: tf.Tensor | int) -> t
 
 @dataclasses.dataclass(frozen=True)
 class LossPair:
-    """Per-example discriminator and generator losses computed from logits."""
+    """Per-example discriminator and generator losses computed from the discriminator's outputs.
+
+    ``threshold`` separates "real" from "fake" outputs for the logged accuracies (``None`` for
+    a critic, whose outputs have no such boundary).
+    """
 
     name: str
-    d_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (real_logits, fake_logits) -> [B]
-    g_loss: Callable[[tf.Tensor], tf.Tensor]  # fake_logits -> [B]
+    d_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (real_out, fake_out) -> [B]
+    g_loss: Callable[[tf.Tensor], tf.Tensor]  # fake_out -> [B]
+    threshold: float | None = 0.0
 
 
 def _flat(logits: tf.Tensor) -> tf.Tensor:
@@ -50,9 +55,63 @@ def _ns_g_loss(fake_logits):
     return tf.reduce_mean(tf.nn.softplus(-_flat(fake_logits)), axis=1)
 
 
-NON_SATURATING = LossPair("non_saturating", _ns_d_loss, _ns_g_loss)
+def _minimax_g_loss(fake_logits):
+    # The original minimax generator loss, log(1 - sigmoid(fake)) (Goodfellow et al. 2014,
+    # eq. 1); it saturates when D rejects the fakes confidently.
+    return -tf.reduce_mean(tf.nn.softplus(_flat(fake_logits)), axis=1)
 
-_LOSSES = {pair.name: pair for pair in (NON_SATURATING,)}
+
+def _ls_d_loss(real, fake):
+    # Least squares with targets 1 (real) and 0 (fake) (Mao et al. 2017, eq. 9 with a=0, b=c=1).
+    real, fake = _flat(real), _flat(fake)
+    return 0.5 * tf.reduce_mean((real - 1.0) ** 2, axis=1) + 0.5 * tf.reduce_mean(fake**2, axis=1)
+
+
+def _ls_g_loss(fake):
+    return 0.5 * tf.reduce_mean((_flat(fake) - 1.0) ** 2, axis=1)
+
+
+def _wasserstein_d_loss(real, fake):
+    # The critic maximises E[C(real)] - E[C(fake)] (Arjovsky et al. 2017).
+    return tf.reduce_mean(_flat(fake), axis=1) - tf.reduce_mean(_flat(real), axis=1)
+
+
+def _wasserstein_g_loss(fake):
+    return -tf.reduce_mean(_flat(fake), axis=1)
+
+
+def _hinge_d_loss(real, fake):
+    # max(0, 1 - D(real)) + max(0, 1 + D(fake)) (Lim & Ye 2017; Miyato et al. 2018).
+    real, fake = _flat(real), _flat(fake)
+    return tf.reduce_mean(tf.nn.relu(1.0 - real), axis=1) + tf.reduce_mean(
+        tf.nn.relu(1.0 + fake), axis=1
+    )
+
+
+NON_SATURATING = LossPair("non_saturating", _ns_d_loss, _ns_g_loss)
+MINIMAX = LossPair("minimax", _ns_d_loss, _minimax_g_loss)
+LEAST_SQUARES = LossPair("least_squares", _ls_d_loss, _ls_g_loss, threshold=0.5)
+WASSERSTEIN = LossPair("wasserstein", _wasserstein_d_loss, _wasserstein_g_loss, threshold=None)
+HINGE = LossPair("hinge", _hinge_d_loss, _wasserstein_g_loss)
+
+_LOSSES = {p.name: p for p in (NON_SATURATING, MINIMAX, LEAST_SQUARES, WASSERSTEIN, HINGE)}
+
+
+def gradient_penalty(critic, real: tf.Tensor, fake: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
+    """Per-example (||grad C(x_hat)|| - 1)^2 at x_hat = eps real + (1 - eps) fake, where ``eps``
+    [batch, 1, ...] is drawn from U[0, 1] per example by the caller (Gulrajani et al. 2017,
+    alg. 1; uniform, not normal, weights: keras-io #415).
+
+    The norm is sqrt(sum g^2 + 1e-12), so a vanished gradient gives a penalty of ~1, not NaN
+    (the derivative of sqrt at 0 is infinite; keras-io #624).
+    """
+    mixed = eps * real + (1.0 - eps) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        scores = critic(mixed, training=True)
+    grads = tape.gradient(scores, mixed)
+    norm = tf.sqrt(tf.reduce_sum(tf.reshape(grads, [tf.shape(grads)[0], -1]) ** 2, axis=1) + 1e-12)
+    return (norm - 1.0) ** 2
 
 
 def get_loss(name: str) -> LossPair:

@@ -1,0 +1,69 @@
+"""WGAN-GP: Wasserstein GAN with gradient penalty.
+
+Reference:
+    Gulrajani et al. "Improved Training of Wasserstein GANs." NeurIPS 2017.
+    https://arxiv.org/abs/1704.00028
+
+The DCGAN generator with a critic without batch normalization (the penalty is per example, and
+batch norm would mix examples), the gradient penalty lambda = 10 on interpolates with uniform
+per-example weights (``zoo.losses.gradient_penalty``), n_critic = 5 and Adam(1e-4, 0.0, 0.9)
+(alg. 1).
+"""
+
+from zoo.dcgan import DCGANConfig, build
+from zoo.registry import Family, register_family
+
+register_family(
+    Family(
+        name="wgan_gp",
+        config_cls=DCGANConfig,
+        build=build,
+        paper="Gulrajani et al. 2017, arXiv:1704.00028",
+        loss="wasserstein",
+        default_preset="wgan_gp_mnist",
+        presets={
+            "wgan_gp_mnist": {
+                "data": {"dataset": "mnist", "batch_size": 64},
+                "model": {
+                    "image_size": 28,
+                    "channels": 1,
+                    "latent_dim": 100,
+                    "base_filters": 64,
+                    "d_norm": "none",
+                },
+                "train": {
+                    "steps": 2000,
+                    "d_steps": 5,
+                    "g_lr": 1e-4,
+                    "d_lr": 1e-4,
+                    "beta_1": 0.0,
+                    "beta_2": 0.9,
+                    "gp_weight": 10.0,
+                    "sample_every": 250,
+                    "checkpoint_every": 500,
+                },
+                "eval": {"every": 1000, "metric": "kid", "num_samples": 1000},
+            },
+            "tiny": {
+                "data": {"dataset": "mnist", "batch_size": 8},
+                "model": {
+                    "image_size": 16,
+                    "channels": 1,
+                    "latent_dim": 8,
+                    "base_filters": 4,
+                    "d_norm": "none",
+                },
+                "train": {
+                    "d_steps": 2,
+                    "gp_weight": 10.0,
+                    "beta_1": 0.0,
+                    "beta_2": 0.9,
+                    "steps": 4,
+                    "log_every": 1,
+                    "sample_every": 2,
+                    "checkpoint_every": 2,
+                },
+            },
+        },
+    )
+)
