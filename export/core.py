@@ -173,7 +173,14 @@ def _model_card(run_dir: Path, sampler: Sampler, rows: list[dict]) -> dict:
         "model": config.get("model", {}),
         "inputs": [s.as_dict() for s in sampler.inputs],
         "output": sampler.output,
-        "input_distribution": {"z": "standard normal, float32"},
+        "input_distribution": {
+            "z": "standard normal, float32",
+            **(
+                {"label": f"int32 class index in [0, {sampler.num_classes})"}
+                if sampler.num_classes
+                else {}
+            ),
+        },
         "metrics": metrics,
         "artifacts": {
             r["format"]: {

@@ -1,7 +1,8 @@
 """The generator's inference path: what ships, described by name.
 
-Inputs are taken from the saved generator's own named inputs (``z`` float32 [batch, latent_dim]
-for unconditional families); the batch dimension is always dynamic. The single output is
+Inputs are taken from the saved generator's own named inputs: ``z`` float32 [batch, latent_dim],
+plus ``label`` int32 [batch] for class-conditional families; the batch dimension is always
+dynamic. The single output is
 ``image``: float32 in [-1, 1], or with ``uint8=True`` uint8 in [0, 255], computed as
 ``round((x + 1) * 127.5)``.
 """
@@ -67,16 +68,25 @@ class Sampler:
         return np.asarray(self.serve(*args)["image"])
 
     def example_inputs(self, batch: int, seed: int) -> dict[str, np.ndarray]:
-        """Inputs drawn as in training: ``z`` from a standard normal."""
+        """Inputs drawn as in training: ``z`` from a standard normal, ``label`` uniformly from
+        the run's ``model.num_classes`` classes."""
         rng = np.random.default_rng(seed)
         feeds = {}
         for spec in self.inputs:
-            if spec.name != "z":
+            if spec.name == "z":
+                feeds["z"] = rng.standard_normal((batch, *spec.shape[1:])).astype(np.float32)
+            elif spec.name == "label" and self.num_classes:
+                feeds["label"] = rng.integers(0, self.num_classes, batch).astype(np.int32)
+            else:
                 raise ExportError(
-                    f"the generator has an input {spec.name!r}; export knows how to feed only 'z'"
+                    f"the generator has an input {spec.name!r} that export cannot feed (it feeds "
+                    "'z', and 'label' when the run's config.yaml gives model.num_classes)"
                 )
-            feeds["z"] = rng.standard_normal((batch, *spec.shape[1:])).astype(np.float32)
         return feeds
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.run_config.get("model", {}).get("num_classes")
 
 
 def load_sampler(run_dir: str | Path, uint8: bool = False) -> Sampler:

@@ -195,3 +195,30 @@ def test_a_late_collapse_keeps_the_earlier_best(extractor, mnist):
     for step["now"] in (2, 4):
         callback.on_step_end(step["now"], {})
     assert [s for s, _ in best] == [2]
+
+
+@pytest.fixture(scope="module")
+def cgan_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("cgan") / "run"
+    train(tiny_config("cgan", "train.steps=2"), run_dir)
+    return run_dir
+
+
+def test_sample_grid_has_one_row_per_class(cgan_run, tiny_run, tmp_path, capsys):
+    from PIL import Image
+
+    from training import sample
+
+    assert sample.main([str(cgan_run), "--num", "30", "--out", str(tmp_path / "g.png")]) == 0
+    grid = np.asarray(Image.open(tmp_path / "g.png"))
+    assert grid.shape == (10 * 17 + 1, 3 * 17 + 1)  # 10 classes x 3 samples of 16 px + borders
+    assert sample.main([str(tiny_run), "--num", "16", "--out", str(tmp_path / "u.png")]) == 0
+    assert np.asarray(Image.open(tmp_path / "u.png")).shape == (4 * 17 + 1, 4 * 17 + 1)
+    assert sample.main([str(tmp_path)]) == 2
+    assert "is not a trained run folder" in capsys.readouterr().err
+
+
+def test_class_accuracy_only_for_conditional_generators(cgan_run, tiny_run):
+    conditional = evaluate.evaluate_run(cgan_run, ("fid",), 100, "mnist_cnn")
+    assert 0.0 <= conditional["class_accuracy"] <= 1.0
+    assert "class_accuracy" not in evaluate.evaluate_run(tiny_run, ("fid",), 100, "mnist_cnn")

@@ -25,34 +25,63 @@ def _networks(family):
     return config, family.build(config.model)
 
 
+def _feeds(model, n, seed=0, scale=1.0, num_classes=None, **given):
+    """Inputs for ``model`` by name: ``label`` integers, anything else standard normal."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for tensor in model.inputs:
+        name = tensor.name.split(":")[0]
+        if name in given:
+            feeds[name] = given[name]
+        elif name == "label":
+            feeds[name] = rng.integers(0, num_classes, n).astype("int32")
+        else:
+            feeds[name] = (rng.standard_normal((n, *tensor.shape[1:])) * scale).astype("float32")
+    return feeds
+
+
+def _call(model, feeds):
+    args = [feeds[t.name.split(":")[0]] for t in model.inputs]
+    return model(args if len(args) > 1 else args[0], training=False)
+
+
 def test_shapes_and_output_range(family):
     config, nets = _networks(family)
-    m = config.model
-    z = np.random.default_rng(0).standard_normal((3, m.latent_dim)).astype("float32") * 10
-    images = np.asarray(nets.generator(z, training=False))
+    m, classes = config.model, getattr(config.model, "num_classes", None)
+    feeds = _feeds(nets.generator, 3, scale=10, num_classes=classes)
+    images = np.asarray(_call(nets.generator, feeds))
     assert images.shape == (3, m.image_size, m.image_size, m.channels)
     assert images.min() >= -1.0 and images.max() <= 1.0
-    logits = np.asarray(nets.discriminator(images, training=False))
-    assert logits.shape == (3, 1) and np.isfinite(logits).all()
+    outputs = _call(
+        nets.discriminator,
+        _feeds(nets.discriminator, 3, num_classes=classes, image=images, label=feeds.get("label")),
+    )
+    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+    assert outputs[0].shape == (3, 1) and np.isfinite(np.asarray(outputs[0])).all()
+    if len(outputs) == 2:  # an auxiliary classifier
+        assert outputs[1].shape == (3, classes)
 
 
 def test_generator_config_round_trip(family):
-    _, nets = _networks(family)
+    config, nets = _networks(family)
     clone = keras.Model.from_config(nets.generator.get_config())
     clone.set_weights(nets.generator.get_weights())
-    z = np.ones((2, nets.generator.input_shape[-1]), "float32")
-    np.testing.assert_array_equal(clone(z, training=False), nets.generator(z, training=False))
+    feeds = _feeds(nets.generator, 2, num_classes=getattr(config.model, "num_classes", None))
+    np.testing.assert_array_equal(_call(clone, feeds), _call(nets.generator, feeds))
     assert [layer.name for layer in clone.layers] == [layer.name for layer in nets.generator.layers]
 
 
 def test_keras_save_and_load(family, tmp_path):
-    _, nets = _networks(family)
+    config, nets = _networks(family)
+    classes = getattr(config.model, "num_classes", None)
     for model in (nets.generator, nets.discriminator):
         path = tmp_path / f"{model.name}.keras"
         model.save(path)
         loaded = keras.saving.load_model(path)
-        x = np.random.default_rng(1).standard_normal((2, *model.input_shape[1:])).astype("float32")
-        np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), atol=1e-6)
+        feeds = _feeds(model, 2, seed=1, num_classes=classes)
+        expected, actual = _call(model, feeds), _call(loaded, feeds)
+        for e, a in zip(keras.tree.flatten(expected), keras.tree.flatten(actual), strict=True):
+            np.testing.assert_allclose(a, e, atol=1e-6)
 
 
 def test_short_fit_changes_both_networks(family, tmp_path):
@@ -77,8 +106,9 @@ def test_short_fit_changes_both_networks(family, tmp_path):
 LOAD_IN_FRESH_PROCESS = """
 import sys, numpy as np, keras
 model = keras.saving.load_model(sys.argv[1])
-z = np.load(sys.argv[2])
-np.save(sys.argv[3], np.asarray(model(z, training=False)))
+feeds = np.load(sys.argv[2])
+args = [feeds[t.name.split(":")[0]] for t in model.inputs]
+np.save(sys.argv[3], np.asarray(model(args if len(args) > 1 else args[0], training=False)))
 ganzoo = [m for m in sys.modules if m == "zoo" or m.startswith(("zoo.", "training"))]
 assert not ganzoo, ganzoo
 """
@@ -88,22 +118,24 @@ def test_generator_keras_reloads_in_a_fresh_process(family, tmp_path):
     config = tiny_config(family.name, "train.steps=2")
     train(config, tmp_path / "run")
     session, _ = open_run(tmp_path / "run")
-    z = np.random.default_rng(2).standard_normal((4, config.model.latent_dim)).astype("float32")
-    np.save(tmp_path / "z.npy", z)
+    feeds = _feeds(
+        session.trainer.generator, 4, seed=2, num_classes=getattr(config.model, "num_classes", None)
+    )
+    np.savez(tmp_path / "feeds.npz", **feeds)
     subprocess.run(
         [
             sys.executable,
             "-c",
             LOAD_IN_FRESH_PROCESS,
             str(tmp_path / "run" / "generator.keras"),
-            str(tmp_path / "z.npy"),
+            str(tmp_path / "feeds.npz"),
             str(tmp_path / "out.npy"),
         ],
         check=True,
         cwd=tmp_path,
         timeout=120,
     )
-    expected = np.asarray(session.trainer.sampler(z, training=False))
+    expected = np.asarray(_call(session.trainer.sampler, feeds))
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
 
 
@@ -141,9 +173,11 @@ def test_every_format_exports_and_matches_keras_in_a_fresh_process(family, tmp_p
     out = tmp_path / "run" / "export"
 
     session, _ = open_run(tmp_path / "run")
-    z = np.random.default_rng(3).standard_normal((5, config.model.latent_dim)).astype("float32")
-    expected = np.asarray(session.trainer.sampler(z, training=False))
-    np.savez(tmp_path / "feeds.npz", z=z)
+    feeds = _feeds(
+        session.trainer.generator, 5, seed=3, num_classes=getattr(config.model, "num_classes", None)
+    )
+    expected = np.asarray(_call(session.trainer.sampler, feeds))
+    np.savez(tmp_path / "feeds.npz", **feeds)
     artifacts = {
         "savedmodel": ("savedmodel", out / "saved_model", 1e-4),
         "onnx": ("onnx", out / "generator.onnx", 1e-4),

@@ -39,7 +39,7 @@ def test_list(capsys):
 @pytest.mark.parametrize(
     "argv, fragments",
     [
-        (["dcgn"], ["unknown family 'dcgn'", "known families: dcgan"]),
+        (["dcgn"], ["unknown family 'dcgn'", "known families: acgan, cgan, dcgan, gan"]),
         (["dcgan", "--preset", "big"], ["unknown preset 'big'", "known presets:"]),
         (["dcgan", "--set", "train.stpes=3"], ["unknown config key 'train.stpes'"]),
         (["dcgan", "--set", "data.batch_size=-1"], ["data.batch_size must be positive"]),

@@ -53,7 +53,8 @@ def _trainer(strategy, config, weights, ema_decay=None):
 
 
 def _steps(strategy, trainer, real, n):
-    ds = tf.data.Dataset.from_tensors({"image": real}).repeat()
+    labels = np.arange(len(real), dtype=np.int32) % 10  # used by conditional families
+    ds = tf.data.Dataset.from_tensors({"image": real, "label": labels}).repeat()
     iterator = iter(strategy.experimental_distribute_dataset(ds))
 
     @tf.function

@@ -64,9 +64,11 @@ class SampleGrid(Callback):
     """Every ``every`` steps, renders the generator on a fixed latent batch as one grid image,
     written to TensorBoard (``samples``) and to ``folder/step_NNNNNN.png``."""
 
-    def __init__(self, sample_fn, z: np.ndarray, folder: Path, writer, every: int):
+    def __init__(
+        self, sample_fn, z: np.ndarray, folder: Path, writer, every: int, cols: int | None = None
+    ):
         self.sample_fn, self.z, self.folder = sample_fn, z, Path(folder)
-        self.writer, self.every = writer, every
+        self.writer, self.every, self.cols = writer, every, cols
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def on_train_begin(self, step):
@@ -82,7 +84,7 @@ class SampleGrid(Callback):
             self.render(step)
 
     def render(self, step: int) -> Path:
-        grid = image_grid(np.asarray(self.sample_fn(self.z)))
+        grid = image_grid(np.asarray(self.sample_fn(self.z)), self.cols)
         path = self.folder / f"step_{step:06d}.png"
         save_png(grid, path)
         with self.writer.as_default(step=step):
@@ -166,10 +168,11 @@ class ProgressBar(Callback):
             self._since, self._last_step = time.perf_counter(), step
 
 
-def image_grid(images: np.ndarray) -> np.ndarray:
-    """[N, H, W, C] floats in [-1, 1] -> one uint8 [rows*(H+1)+1, cols*(W+1)+1, C] grid."""
+def image_grid(images: np.ndarray, cols: int | None = None) -> np.ndarray:
+    """[N, H, W, C] floats in [-1, 1] -> one uint8 [rows*(H+1)+1, cols*(W+1)+1, C] grid
+    (``cols`` defaults to a square)."""
     n, h, w, c = images.shape
-    cols = math.ceil(math.sqrt(n))
+    cols = cols or math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
     pixels = np.clip((images + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
     grid = np.full((rows * (h + 1) + 1, cols * (w + 1) + 1, c), 255, np.uint8)

@@ -69,23 +69,24 @@ def class_balance(probabilities: np.ndarray) -> dict:
     classes = probabilities.shape[1]
     shares = np.bincount(np.argmax(probabilities, axis=1), minlength=classes) / len(probabilities)
     nonzero = shares[shares > 0]
-    entropy = float(-(nonzero * np.log(nonzero)).sum() / math.log(classes))
+    entropy = max(0.0, float(-(nonzero * np.log(nonzero)).sum() / math.log(classes)))
     return {"class_shares": shares.round(4).tolist(), "class_entropy": entropy}
 
 
-def generate(generator, num: int, seed: int, batch_size: int = 500) -> np.ndarray:
+def generate(
+    generator, num: int, seed: int, num_classes: int | None = None, batch_size: int = 500
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``num`` images, and for a conditional generator the labels asked for (cycling over the
+    classes, so balanced)."""
     rng = np.random.default_rng(seed)
-    latent = generator.input_shape[-1]
-    out = [
-        np.asarray(
-            generator(
-                rng.standard_normal((min(batch_size, num - i), latent)).astype(np.float32),
-                training=False,
-            )
-        )
-        for i in range(0, num, batch_size)
-    ]
-    return np.concatenate(out)
+    latent = generator.inputs[0].shape[-1]
+    labels = np.arange(num, dtype=np.int32) % num_classes if num_classes else None
+    out = []
+    for i in range(0, num, batch_size):
+        z = rng.standard_normal((min(batch_size, num - i), latent)).astype(np.float32)
+        inputs = [z, labels[i : i + len(z)]] if num_classes else z
+        out.append(np.asarray(generator(inputs, training=False)))
+    return np.concatenate(out), labels
 
 
 def real_images(config, num: int, seed: int) -> np.ndarray:
@@ -107,6 +108,7 @@ def evaluate_run(
     run_dir, which=METRICS, num_samples=10000, extractor_name="auto", weights=None, seed=0
 ) -> dict:
     import keras
+    import tensorflow as tf
 
     from training.config import load
     from training.features import default_extractor, get_extractor
@@ -120,15 +122,16 @@ def evaluate_run(
     name = default_extractor(config.data.dataset) if extractor_name == "auto" else extractor_name
     extractor = get_extractor(name, weights)
     generator = keras.saving.load_model(run_dir / "generator.keras", compile=False)
+    classes = getattr(config.model, "num_classes", None)
     start = time.perf_counter()
-    result = compute(
-        real_images(config, num_samples, seed + 1),
-        generate(generator, num_samples, seed),
-        extractor,
-        which,
-    )
+    fake, labels = generate(generator, num_samples, seed, classes)
+    result = compute(real_images(config, num_samples, seed + 1), fake, extractor, which)
+    if labels is not None and extractor.classes == classes:
+        # conditional: how often the extractor's classifier sees the class that was asked for
+        predicted = np.argmax(extractor(fake)[1], axis=1)
+        result["class_accuracy"] = float(np.mean(predicted == labels))
     result["seconds"] = round(time.perf_counter() - start, 1)
-    state = __import__("tensorflow").train.get_checkpoint_state(str(run_dir / "checkpoints"))
+    state = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
     result["step"] = int(state.model_checkpoint_path.rsplit("-", 1)[1]) if state else None
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
@@ -189,6 +192,11 @@ def summary(result: dict) -> str:
     if "swd" in result:
         parts.append("SWD x1e3 " + ", ".join(f"{k[4:]} {v:.2f}" for k, v in result["swd"].items()))
     parts.append(f"class entropy {x} {result['class_entropy']:.3f}")
+    if "class_accuracy" in result:
+        parts.append(
+            f"class accuracy {x} {result['class_accuracy']:.3f} (samples classified "
+            "as the class they were generated for)"
+        )
     return "\n".join(parts)
 
 

@@ -90,6 +90,7 @@ def build_session(config: ExperimentConfig) -> Session:
             ema_decay=train.ema_decay,
             gp_weight=train.gp_weight,
             clip_value=train.clip_value,
+            num_classes=getattr(config.model, "num_classes", None),
             seed=config.runtime.seed,
         )
         trainer.compile(
@@ -179,9 +180,13 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
         }
 
     writer = tf.summary.create_file_writer(str(run_dir / "logs"))
+    num, labels, cols = train_cfg.num_samples, None, None
+    if trainer.num_classes:  # one row per class
+        labels, cols = grid_labels(num, trainer.num_classes)
+        num = len(labels)
     z_fixed = (
         np.random.default_rng(config.runtime.seed)
-        .standard_normal((train_cfg.num_samples, config.model.latent_dim))
+        .standard_normal((num, config.model.latent_dim))
         .astype(np.float32)
     )
     callbacks = [
@@ -191,11 +196,12 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
             {"generator": train_cfg.g_lr, "discriminator": train_cfg.d_lr},
         ),
         cb.SampleGrid(
-            lambda z: trainer.sampler(z, training=False),
+            _sample_fn(trainer, labels),
             z_fixed,
             run_dir / "samples",
             writer,
             train_cfg.sample_every,
+            cols,
         ),
         cb.ProgressBar(train_cfg.steps, train_cfg.log_every),
     ]
@@ -247,6 +253,22 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
     return RunResult(run_dir, step, interrupted, logs)
 
 
+def grid_labels(num: int, num_classes: int) -> tuple[np.ndarray, int]:
+    """(labels, columns) of a grid with one row per class: 0,0,..,1,1,.. row-major."""
+    per_class = max(1, num // num_classes)
+    return np.repeat(np.arange(num_classes, dtype=np.int32), per_class), per_class
+
+
+def _sample_fn(trainer: GANTrainer, labels: np.ndarray | None = None):
+    """z -> images. A conditional generator gets ``labels``, or, when none are given, labels
+    cycling over the classes (balanced in any batch)."""
+    if not trainer.num_classes:
+        return lambda z: trainer.generate(z)
+    if labels is not None:
+        return lambda z: trainer.generate(z, labels[: len(z)])
+    return lambda z: trainer.generate(z, np.arange(len(z), dtype=np.int32) % trainer.num_classes)
+
+
 def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, writer):
     """The Evaluation callback, with real features computed once and the best kept on disk."""
     from training.evaluate import real_images
@@ -278,7 +300,7 @@ def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, write
         os.replace(tmp, best_file)
 
     return cb.Evaluation(
-        lambda z: trainer.sampler(z, training=False),
+        _sample_fn(trainer),
         z,
         real_features,
         extractor,

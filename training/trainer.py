@@ -37,6 +37,10 @@ class GANTrainer(keras.Model):
         ema_decay: decay of the generator's weight EMA (``None``: no EMA).
         gp_weight: weight of the WGAN-GP gradient penalty added to the discriminator loss
             (0: none).
+        num_classes: classes of a conditional generator (one with a ``label`` input); fakes
+            get uniformly drawn labels. The discriminator is conditioned the way its structure
+            says: a second ``label`` input (cGAN), or a second output of class logits trained
+            with cross-entropy on real and fake images (ACGAN, weighted by ``aux_weight``).
         clip_value: clip every discriminator weight to [-c, c] after its update, as WGAN
             does (``None``: no clipping).
         seed: base of every random draw.
@@ -58,6 +62,8 @@ class GANTrainer(keras.Model):
         ema_decay: float | None = None,
         gp_weight: float = 0.0,
         clip_value: float | None = None,
+        num_classes: int | None = None,
+        aux_weight: float = 1.0,
         seed: int = 0,
         **kwargs,
     ):
@@ -70,7 +76,15 @@ class GANTrainer(keras.Model):
         self.ema_decay = ema_decay
         self.gp_weight = gp_weight
         self.clip_value = clip_value
+        self.num_classes = num_classes
+        self.aux_weight = aux_weight
         self.seed = seed
+        self._d_takes_labels = len(discriminator.inputs) == 2
+        self._d_classifies = len(discriminator.outputs) == 2
+        if (self._d_takes_labels or self._d_classifies or len(generator.inputs) == 2) and not (
+            num_classes
+        ):
+            raise ValueError("conditional networks need num_classes")
         self.generator_ema = None
         if ema_decay is not None:
             self.generator_ema = keras.models.clone_model(generator)
@@ -101,6 +115,35 @@ class GANTrainer(keras.Model):
     def call(self, z, training=False):
         return self.sampler(z, training=training)
 
+    def generate(self, z, labels=None, training=False):
+        """Images from the shipped generator; ``labels`` for a conditional one."""
+        return self.sampler([z, labels] if self.num_classes else z, training=training)
+
+    def _g(self, z, labels, training=True):
+        return self.generator([z, labels] if self.num_classes else z, training=training)
+
+    def _d(self, images, labels, training=True):
+        """(adversarial output, class logits or None)."""
+        out = self.discriminator(
+            [images, labels] if self._d_takes_labels else images, training=training
+        )
+        return (out[0], out[1]) if self._d_classifies else (out, None)
+
+    def _labels(self, batch_size, stream: int):
+        if not self.num_classes:
+            return None
+
+        def uniform(shape, seed):
+            return tf.random.stateless_uniform(
+                shape, seed, minval=0, maxval=self.num_classes, dtype=tf.int32
+            )
+
+        return self._draw(uniform, [], batch_size, stream, 2)
+
+    def _aux_loss(self, logits, labels, global_batch):
+        per_example = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        return self.aux_weight * reduce_loss(per_example, global_batch)
+
     def noise(self, batch_size: tf.Tensor, stream: int) -> tf.Tensor:
         """This replica's share of a global batch of ``z`` for draw ``stream`` of this step."""
         return self._draw(tf.random.stateless_normal, [self.latent_dim], batch_size, stream, 0)
@@ -122,65 +165,79 @@ class GANTrainer(keras.Model):
         if len(batches) != self.d_steps:
             raise ValueError(f"train_step needs {self.d_steps} batches, got {len(batches)}")
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        logs = {}
+        threshold = self.loss_pair.threshold
+        sums = {"d_loss": 0.0, "d_real_acc": 0.0, "d_fake_acc": 0.0, "gp": 0.0, "d_aux_acc": 0.0}
 
         # 1. Discriminator updates.
-        d_loss_sum = real_acc_sum = fake_acc_sum = gp_sum = 0.0
         for i, batch in enumerate(batches):
             real = batch["image"] if isinstance(batch, dict) else batch
+            real_labels = batch["label"] if isinstance(batch, dict) and self.num_classes else None
             local = tf.shape(real)[0]
             global_batch = local * replicas
-            fake = self.generator(self.noise(local, i), training=True)
+            fake_labels = self._labels(local, i)
+            fake = self._g(self.noise(local, i), fake_labels)
             with tf.GradientTape() as tape:
-                real_logits = self.discriminator(real, training=True)
-                fake_logits = self.discriminator(fake, training=True)
-                d_loss = reduce_loss(self.loss_pair.d_loss(real_logits, fake_logits), global_batch)
+                real_out, real_class = self._d(real, real_labels)
+                fake_out, fake_class = self._d(fake, fake_labels)
+                d_loss = reduce_loss(self.loss_pair.d_loss(real_out, fake_out), global_batch)
+                total = d_loss
+                if self._d_classifies:
+                    total += self._aux_loss(real_class, real_labels, global_batch)
+                    total += self._aux_loss(fake_class, fake_labels, global_batch)
                 if self.gp_weight:
                     weights_shape = [1] * (len(real.shape) - 1)
                     eps = self._draw(tf.random.stateless_uniform, weights_shape, local, i, 1)
                     gp = reduce_loss(
-                        gradient_penalty(self.discriminator, real, fake, eps), global_batch
+                        gradient_penalty(
+                            lambda x, labels=real_labels: self._d(x, labels)[0], real, fake, eps
+                        ),
+                        global_batch,
                     )
-                    d_loss_total = d_loss + self.gp_weight * gp
-                else:
-                    d_loss_total = d_loss
-            grads = tape.gradient(d_loss_total, self.discriminator.trainable_variables)
+                    total += self.gp_weight * gp
+                    sums["gp"] += gp
+            grads = tape.gradient(total, self.discriminator.trainable_variables)
             self.d_optimizer.apply_gradients(
                 zip(grads, self.discriminator.trainable_variables, strict=True)
             )
             if self.clip_value is not None:
                 for var in self.discriminator.trainable_variables:
                     var.assign(tf.clip_by_value(var, -self.clip_value, self.clip_value))
-            d_loss_sum += d_loss
-            if self.gp_weight:
-                gp_sum += gp
-            threshold = self.loss_pair.threshold
+            sums["d_loss"] += d_loss
             if threshold is not None:
-                real_acc_sum += _accuracy(real_logits > threshold, global_batch)
-                fake_acc_sum += _accuracy(fake_logits < threshold, global_batch)
-        logs["d_loss"] = d_loss_sum / self.d_steps
-        if self.loss_pair.threshold is not None:
-            logs["d_real_acc"] = real_acc_sum / self.d_steps
-            logs["d_fake_acc"] = fake_acc_sum / self.d_steps
-        if self.gp_weight:
-            logs["gp"] = gp_sum / self.d_steps
+                sums["d_real_acc"] += _accuracy(real_out > threshold, global_batch)
+                sums["d_fake_acc"] += _accuracy(fake_out < threshold, global_batch)
+            if self._d_classifies:
+                predicted = tf.argmax(real_class, axis=-1, output_type=tf.int32)
+                sums["d_aux_acc"] += _accuracy(predicted == real_labels, global_batch)
 
         # 2. Generator update.
-        local = tf.shape(batches[-1]["image"] if isinstance(batches[-1], dict) else batches[-1])[0]
+        local = tf.shape(real)[0]
+        fake_labels = self._labels(local, self.d_steps)
         with tf.GradientTape() as tape:
-            fake = self.generator(self.noise(local, self.d_steps), training=True)
-            fake_logits = self.discriminator(fake, training=True)
-            g_loss = reduce_loss(self.loss_pair.g_loss(fake_logits), local * replicas)
-        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+            fake = self._g(self.noise(local, self.d_steps), fake_labels)
+            fake_out, fake_class = self._d(fake, fake_labels)
+            g_loss = reduce_loss(self.loss_pair.g_loss(fake_out), local * replicas)
+            total = g_loss
+            if self._d_classifies:
+                total += self._aux_loss(fake_class, fake_labels, local * replicas)
+        grads = tape.gradient(total, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(
             zip(grads, self.generator.trainable_variables, strict=True)
         )
-        logs["g_loss"] = g_loss
 
         # 3. EMA of the generator.
         if self.generator_ema is not None:
             self._update_ema()
+
         # Each value is this replica's share; summing over replicas gives the global mean.
+        logs = {"d_loss": sums["d_loss"] / self.d_steps, "g_loss": g_loss}
+        if threshold is not None:
+            logs["d_real_acc"] = sums["d_real_acc"] / self.d_steps
+            logs["d_fake_acc"] = sums["d_fake_acc"] / self.d_steps
+        if self.gp_weight:
+            logs["gp"] = sums["gp"] / self.d_steps
+        if self._d_classifies:
+            logs["d_aux_acc"] = sums["d_aux_acc"] / self.d_steps
         return logs
 
     def _update_ema(self):

@@ -42,6 +42,11 @@ class DCGANConfig:
         g_norm: the generator's normalization: ``"batch"`` (the paper) or ``"none"``.
         d_norm: the discriminator's: ``"batch"`` (the paper), ``"none"`` (a WGAN-GP critic),
             or ``"spectral"`` (spectral normalization of every weight, SNGAN).
+        num_classes: when set, the generator takes a second input ``label`` (int32 [batch]),
+            embedded and concatenated with ``z`` (class-conditional families).
+        d_labels: how the discriminator uses labels: ``"none"``, ``"input"`` (an embedded label
+            plane concatenated to the image as an extra channel, cGAN) or ``"auxiliary"`` (a
+            second output of class logits, ACGAN).
     """
 
     image_size: int = 28
@@ -51,11 +56,17 @@ class DCGANConfig:
     kernel_size: int = 4
     g_norm: Literal["batch", "none"] = "batch"
     d_norm: Literal["batch", "none", "spectral"] = "batch"
+    num_classes: int | None = None
+    d_labels: Literal["none", "input", "auxiliary"] = "none"
 
     def validate(self) -> None:
         for field in ("image_size", "channels", "latent_dim", "base_filters", "kernel_size"):
             if getattr(self, field) < 1:
                 raise ValueError(f"model.{field} must be positive, got {getattr(self, field)}")
+        if self.d_labels != "none" and not self.num_classes:
+            raise ValueError(f"model.d_labels={self.d_labels} needs model.num_classes")
+        if self.num_classes is not None and self.num_classes < 2:
+            raise ValueError(f"model.num_classes must be at least 2, got {self.num_classes}")
         start, _ = _resolution_plan(self.image_size)
         if start is None:
             raise ValueError(
@@ -116,6 +127,13 @@ def build_generator(config: DCGANConfig, name: str = "generator") -> keras.Model
     batch_norm = config.g_norm == "batch"
 
     z = keras.Input((config.latent_dim,), name="z")
+    inputs, x = z, z
+    if config.num_classes:
+        label = keras.Input((), dtype="int32", name="label")
+        embedded = layers.Embedding(config.num_classes, config.latent_dim, name="label_embedding")(
+            label
+        )
+        inputs, x = [z, label], layers.Concatenate(name="z_label")([z, embedded])
     x = layers.Dense(
         start * start * filters, use_bias=not batch_norm, kernel_initializer=_init(), name="project"
     )(z)
@@ -136,7 +154,7 @@ def build_generator(config: DCGANConfig, name: str = "generator") -> keras.Model
         name="to_image",
     )(x)
     image = layers.Activation("tanh", name="image", dtype="float32")(x)
-    return keras.Model(z, image, name=name)
+    return keras.Model(inputs, image, name=name)
 
 
 def build_discriminator(config: DCGANConfig, name: str = "discriminator") -> keras.Model:
@@ -145,8 +163,14 @@ def build_discriminator(config: DCGANConfig, name: str = "discriminator") -> ker
     _, steps = _resolution_plan(config.image_size)
     batch_norm, spectral = config.d_norm == "batch", config.d_norm == "spectral"
 
-    image = keras.Input((config.image_size, config.image_size, config.channels), name="image")
-    x = image
+    size = config.image_size
+    image = keras.Input((size, size, config.channels), name="image")
+    inputs, x = image, image
+    if config.d_labels == "input":
+        label = keras.Input((), dtype="int32", name="label")
+        plane = layers.Embedding(config.num_classes, size * size, name="label_embedding")(label)
+        plane = layers.Reshape((size, size, 1), name="label_plane")(plane)
+        inputs, x = [image, label], layers.Concatenate(name="image_label")([image, plane])
     filters = config.base_filters
     for i in range(steps):
         use_bn = batch_norm and i > 0  # the paper leaves BN off the discriminator input layer
@@ -158,7 +182,10 @@ def build_discriminator(config: DCGANConfig, name: str = "discriminator") -> ker
         1, kernel_initializer=_init(), dtype="float32", name=None if spectral else "logits"
     )
     logits = _spectral(dense, spectral, "logits")(x)
-    return keras.Model(image, logits, name=name)
+    if config.d_labels == "auxiliary":
+        classes = layers.Dense(config.num_classes, dtype="float32", name="class_logits")(x)
+        return keras.Model(inputs, [logits, classes], name=name)
+    return keras.Model(inputs, logits, name=name)
 
 
 def build(config: DCGANConfig) -> Networks:

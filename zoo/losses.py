@@ -108,7 +108,7 @@ def gradient_penalty(critic, real: tf.Tensor, fake: tf.Tensor, eps: tf.Tensor) -
     mixed = eps * real + (1.0 - eps) * fake
     with tf.GradientTape() as tape:
         tape.watch(mixed)
-        scores = critic(mixed, training=True)
+        scores = critic(mixed)
     grads = tape.gradient(scores, mixed)
     norm = tf.sqrt(tf.reduce_sum(tf.reshape(grads, [tf.shape(grads)[0], -1]) ** 2, axis=1) + 1e-12)
     return (norm - 1.0) ** 2
