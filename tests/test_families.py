@@ -205,3 +205,10 @@ def test_every_format_exports_and_matches_keras_in_a_fresh_process(family, tmp_p
         actual = np.load(result)
         assert actual.shape == expected.shape, key
         assert np.abs(actual - expected).max() <= atol, key
+
+
+def test_gan_trains_with_the_minimax_generator_loss(tmp_path):
+    config = tiny_config("gan", "train.loss=minimax", "train.steps=3")
+    result = train(config, tmp_path / "run")
+    assert result.step == 3 and np.isfinite(list(result.logs.values())).all()
+    assert result.logs["g_loss"] < 0  # log(1 - D(G(z))) is negative, unlike -log D(G(z))

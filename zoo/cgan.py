@@ -10,7 +10,7 @@ by concatenating one-hot labels; ganzoo conditions the DCGAN networks (``zoo.dcg
 way, which trains faster and better on images. The exported generator takes ``z`` and ``label``.
 """
 
-from zoo.dcgan import DCGANConfig, build
+from zoo.dcgan import DCGANConfig, build, mnist_presets
 from zoo.registry import Family, register_family
 
 register_family(
@@ -21,39 +21,6 @@ register_family(
         paper="Mirza & Osindero 2014, arXiv:1411.1784",
         loss="non_saturating",
         default_preset="cgan_mnist",
-        presets={
-            "cgan_mnist": {
-                "data": {"dataset": "mnist", "batch_size": 64},
-                "model": {
-                    "image_size": 28,
-                    "channels": 1,
-                    "latent_dim": 100,
-                    "base_filters": 64,
-                    "num_classes": 10,
-                    "d_labels": "input",
-                },
-                "train": {
-                    "steps": 5000,
-                    "g_lr": 2e-4,
-                    "d_lr": 2e-4,
-                    "beta_1": 0.5,
-                    "sample_every": 500,
-                    "checkpoint_every": 1000,
-                },
-                "eval": {"every": 1000, "metric": "kid", "num_samples": 1000},
-            },
-            "tiny": {
-                "data": {"dataset": "mnist", "batch_size": 8},
-                "model": {
-                    "image_size": 16,
-                    "channels": 1,
-                    "latent_dim": 8,
-                    "base_filters": 4,
-                    "num_classes": 10,
-                    "d_labels": "input",
-                },
-                "train": {"steps": 4, "log_every": 1, "sample_every": 2, "checkpoint_every": 2},
-            },
-        },
+        presets=mnist_presets("cgan", model={"num_classes": 10, "d_labels": "input"}),
     )
 )

@@ -192,6 +192,41 @@ def build(config: DCGANConfig) -> Networks:
     return Networks(generator=build_generator(config), discriminator=build_discriminator(config))
 
 
+def mnist_presets(
+    family: str,
+    model: dict | None = None,
+    train: dict | None = None,
+    tiny_train: dict | None = None,
+) -> dict[str, dict]:
+    """The ``<family>_mnist`` preset (28x28 digits, batch 64, evaluated every 1000 steps) and the
+    ``tiny`` test preset of a DCGAN-based family, with the family's own model and train keys."""
+    model = model or {}
+    return {
+        f"{family}_mnist": {
+            "data": {"dataset": "mnist", "batch_size": 64},
+            "model": {"image_size": 28, "channels": 1, "latent_dim": 100, "base_filters": 64}
+            | model,
+            "train": {
+                "steps": 5000,
+                "g_lr": 2e-4,
+                "d_lr": 2e-4,
+                "beta_1": 0.5,
+                "sample_every": 500,
+                "checkpoint_every": 1000,
+            }
+            | (train or {}),
+            "eval": {"every": 1000, "metric": "kid", "num_samples": 1000},
+        },
+        # For tests: seconds on a CPU.
+        "tiny": {
+            "data": {"dataset": "mnist", "batch_size": 8},
+            "model": {"image_size": 16, "channels": 1, "latent_dim": 8, "base_filters": 4} | model,
+            "train": (tiny_train or {})
+            | {"steps": 4, "log_every": 1, "sample_every": 2, "checkpoint_every": 2},
+        },
+    }
+
+
 register_family(
     Family(
         name="dcgan",
@@ -200,31 +235,13 @@ register_family(
         paper="Radford et al. 2015, arXiv:1511.06434",
         default_preset="dcgan_mnist",
         presets={
-            # Handwritten digits, 28x28x1: recognisable after 5000 steps, ~6 minutes on 2 CPUs.
-            "dcgan_mnist": {
-                "data": {"dataset": "mnist", "batch_size": 64},
-                "model": {"image_size": 28, "channels": 1, "latent_dim": 100, "base_filters": 64},
-                "train": {
-                    "steps": 5000,
-                    "g_lr": 2e-4,
-                    "d_lr": 2e-4,
-                    "beta_1": 0.5,
-                    "sample_every": 500,
-                    "checkpoint_every": 1000,
-                },
-                "eval": {"every": 1000, "metric": "kid", "num_samples": 1000},
-            },
+            # Handwritten digits, 28x28x1: recognisable after 5000 steps, ~5 minutes on 2 CPUs.
+            **mnist_presets("dcgan"),
             # The paper's 64x64 RGB model for CelebA-like faces (needs a GPU to be practical).
             "dcgan_celeba": {
                 "data": {"dataset": "celeb_a", "batch_size": 128},
                 "model": {"image_size": 64, "channels": 3, "latent_dim": 100, "base_filters": 128},
                 "train": {"steps": 20000, "g_lr": 2e-4, "d_lr": 2e-4, "beta_1": 0.5},
-            },
-            # For tests: seconds on a CPU.
-            "tiny": {
-                "data": {"dataset": "mnist", "batch_size": 8},
-                "model": {"image_size": 16, "channels": 1, "latent_dim": 8, "base_filters": 4},
-                "train": {"steps": 4, "log_every": 1, "sample_every": 2, "checkpoint_every": 2},
             },
         },
     )

@@ -9,7 +9,7 @@ for fake (the paper's a=0, b=c=1 coding), which penalise fakes by their distance
 decision boundary instead of saturating.
 """
 
-from zoo.dcgan import DCGANConfig, build
+from zoo.dcgan import DCGANConfig, build, mnist_presets
 from zoo.registry import Family, register_family
 
 register_family(
@@ -20,25 +20,6 @@ register_family(
         paper="Mao et al. 2017, arXiv:1611.04076",
         loss="least_squares",
         default_preset="lsgan_mnist",
-        presets={
-            "lsgan_mnist": {
-                "data": {"dataset": "mnist", "batch_size": 64},
-                "model": {"image_size": 28, "channels": 1, "latent_dim": 100, "base_filters": 64},
-                "train": {
-                    "steps": 5000,
-                    "g_lr": 2e-4,
-                    "d_lr": 2e-4,
-                    "beta_1": 0.5,
-                    "sample_every": 500,
-                    "checkpoint_every": 1000,
-                },
-                "eval": {"every": 1000, "metric": "kid", "num_samples": 1000},
-            },
-            "tiny": {
-                "data": {"dataset": "mnist", "batch_size": 8},
-                "model": {"image_size": 16, "channels": 1, "latent_dim": 8, "base_filters": 4},
-                "train": {"steps": 4, "log_every": 1, "sample_every": 2, "checkpoint_every": 2},
-            },
-        },
+        presets=mnist_presets("lsgan"),
     )
 )

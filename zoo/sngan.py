@@ -10,7 +10,7 @@ with the hinge loss and Adam(2e-4, 0.5, 0.999), n_dis = 1 (the paper's setting f
 CNN).
 """
 
-from zoo.dcgan import DCGANConfig, build
+from zoo.dcgan import DCGANConfig, build, mnist_presets
 from zoo.registry import Family, register_family
 
 register_family(
@@ -21,37 +21,6 @@ register_family(
         paper="Miyato et al. 2018, arXiv:1802.05957",
         loss="hinge",
         default_preset="sngan_mnist",
-        presets={
-            "sngan_mnist": {
-                "data": {"dataset": "mnist", "batch_size": 64},
-                "model": {
-                    "image_size": 28,
-                    "channels": 1,
-                    "latent_dim": 100,
-                    "base_filters": 64,
-                    "d_norm": "spectral",
-                },
-                "train": {
-                    "steps": 5000,
-                    "g_lr": 2e-4,
-                    "d_lr": 2e-4,
-                    "beta_1": 0.5,
-                    "sample_every": 500,
-                    "checkpoint_every": 1000,
-                },
-                "eval": {"every": 1000, "metric": "kid", "num_samples": 1000},
-            },
-            "tiny": {
-                "data": {"dataset": "mnist", "batch_size": 8},
-                "model": {
-                    "image_size": 16,
-                    "channels": 1,
-                    "latent_dim": 8,
-                    "base_filters": 4,
-                    "d_norm": "spectral",
-                },
-                "train": {"steps": 4, "log_every": 1, "sample_every": 2, "checkpoint_every": 2},
-            },
-        },
+        presets=mnist_presets("sngan", model={"d_norm": "spectral"}),
     )
 )

@@ -8,7 +8,7 @@ not a probability; it is updated ``n_critic`` = 5 times per generator update wit
 (lr 5e-5) and its weights are clipped to [-0.01, 0.01] after every update (alg. 1).
 """
 
-from zoo.dcgan import DCGANConfig, build
+from zoo.dcgan import DCGANConfig, build, mnist_presets
 from zoo.registry import Family, register_family
 
 register_family(
@@ -19,35 +19,19 @@ register_family(
         paper="Arjovsky et al. 2017, arXiv:1701.07875",
         loss="wasserstein",
         default_preset="wgan_mnist",
-        presets={
-            "wgan_mnist": {
-                "data": {"dataset": "mnist", "batch_size": 64},
-                "model": {"image_size": 28, "channels": 1, "latent_dim": 100, "base_filters": 64},
-                "train": {
-                    "steps": 2000,
-                    "d_steps": 5,
-                    "optimizer": "rmsprop",
-                    "g_lr": 5e-5,
-                    "d_lr": 5e-5,
-                    "clip_value": 0.01,
-                    "sample_every": 250,
-                    "checkpoint_every": 500,
-                },
-                "eval": {"every": 1000, "metric": "kid", "num_samples": 1000},
+        presets=mnist_presets(
+            "wgan",
+            train={
+                "steps": 2000,
+                "d_steps": 5,
+                "optimizer": "rmsprop",
+                "g_lr": 5e-5,
+                "d_lr": 5e-5,
+                "clip_value": 0.01,
+                "sample_every": 250,
+                "checkpoint_every": 500,
             },
-            "tiny": {
-                "data": {"dataset": "mnist", "batch_size": 8},
-                "model": {"image_size": 16, "channels": 1, "latent_dim": 8, "base_filters": 4},
-                "train": {
-                    "d_steps": 2,
-                    "optimizer": "rmsprop",
-                    "clip_value": 0.01,
-                    "steps": 4,
-                    "log_every": 1,
-                    "sample_every": 2,
-                    "checkpoint_every": 2,
-                },
-            },
-        },
+            tiny_train={"d_steps": 2, "optimizer": "rmsprop", "clip_value": 0.01},
+        ),
     )
 )

@@ -10,7 +10,7 @@ per-example weights (``zoo.losses.gradient_penalty``), n_critic = 5 and Adam(1e-
 (alg. 1).
 """
 
-from zoo.dcgan import DCGANConfig, build
+from zoo.dcgan import DCGANConfig, build, mnist_presets
 from zoo.registry import Family, register_family
 
 register_family(
@@ -21,49 +21,21 @@ register_family(
         paper="Gulrajani et al. 2017, arXiv:1704.00028",
         loss="wasserstein",
         default_preset="wgan_gp_mnist",
-        presets={
-            "wgan_gp_mnist": {
-                "data": {"dataset": "mnist", "batch_size": 64},
-                "model": {
-                    "image_size": 28,
-                    "channels": 1,
-                    "latent_dim": 100,
-                    "base_filters": 64,
-                    "d_norm": "none",
-                },
-                "train": {
-                    "steps": 2000,
-                    "d_steps": 5,
-                    "g_lr": 1e-4,
-                    "d_lr": 1e-4,
-                    "beta_1": 0.0,
-                    "beta_2": 0.9,
-                    "gp_weight": 10.0,
-                    "sample_every": 250,
-                    "checkpoint_every": 500,
-                },
-                "eval": {"every": 1000, "metric": "kid", "num_samples": 1000},
+        presets=mnist_presets(
+            "wgan_gp",
+            model={"d_norm": "none"},
+            train={
+                "steps": 2000,
+                "d_steps": 5,
+                "g_lr": 1e-4,
+                "d_lr": 1e-4,
+                "beta_1": 0.0,
+                "beta_2": 0.9,
+                "gp_weight": 10.0,
+                "sample_every": 250,
+                "checkpoint_every": 500,
             },
-            "tiny": {
-                "data": {"dataset": "mnist", "batch_size": 8},
-                "model": {
-                    "image_size": 16,
-                    "channels": 1,
-                    "latent_dim": 8,
-                    "base_filters": 4,
-                    "d_norm": "none",
-                },
-                "train": {
-                    "d_steps": 2,
-                    "gp_weight": 10.0,
-                    "beta_1": 0.0,
-                    "beta_2": 0.9,
-                    "steps": 4,
-                    "log_every": 1,
-                    "sample_every": 2,
-                    "checkpoint_every": 2,
-                },
-            },
-        },
+            tiny_train={"d_steps": 2, "gp_weight": 10.0, "beta_1": 0.0, "beta_2": 0.9},
+        ),
     )
 )
