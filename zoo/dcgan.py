@@ -85,6 +85,10 @@ def _resolution_plan(image_size: int) -> tuple[int | None, int]:
     return size, steps
 
 
+def _label_init():
+    return keras.initializers.RandomNormal(mean=0.0, stddev=1.0)
+
+
 def _init():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
@@ -130,9 +134,14 @@ def build_generator(config: DCGANConfig, name: str = "generator") -> keras.Model
     inputs, x = z, z
     if config.num_classes:
         label = keras.Input((), dtype="int32", name="label")
-        embedded = layers.Embedding(config.num_classes, config.latent_dim, name="label_embedding")(
-            label
-        )
+        # Unit-variance embeddings, of the magnitude of Mirza & Osindero's one-hot labels;
+        # Keras' default (uniform +-0.05) would leave the label nearly invisible next to z.
+        embedded = layers.Embedding(
+            config.num_classes,
+            config.latent_dim,
+            embeddings_initializer=_label_init(),
+            name="label_embedding",
+        )(label)
         inputs, x = [z, label], layers.Concatenate(name="z_label")([z, embedded])
     x = layers.Dense(
         start * start * filters, use_bias=not batch_norm, kernel_initializer=_init(), name="project"
@@ -168,7 +177,12 @@ def build_discriminator(config: DCGANConfig, name: str = "discriminator") -> ker
     inputs, x = image, image
     if config.d_labels == "input":
         label = keras.Input((), dtype="int32", name="label")
-        plane = layers.Embedding(config.num_classes, size * size, name="label_embedding")(label)
+        plane = layers.Embedding(
+            config.num_classes,
+            size * size,
+            embeddings_initializer=_label_init(),
+            name="label_embedding",
+        )(label)
         plane = layers.Reshape((size, size, 1), name="label_plane")(plane)
         inputs, x = [image, label], layers.Concatenate(name="image_label")([image, plane])
     filters = config.base_filters
