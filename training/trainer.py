@@ -112,8 +112,9 @@ class GANTrainer(keras.Model):
         """The generator to sample from and ship: the EMA one when there is one."""
         return self.generator_ema if self.generator_ema is not None else self.generator
 
-    def call(self, z, training=False):
-        return self.sampler(z, training=training)
+    def call(self, inputs, training=False):
+        """The shipped generator on ``z`` (or ``[z, label]`` when conditional)."""
+        return self.sampler(inputs, training=training)
 
     def generate(self, z, labels=None, training=False):
         """Images from the shipped generator; ``labels`` for a conditional one."""
