@@ -93,6 +93,10 @@ def test_compare_two_image_sets_without_a_run(tmp_path, mnist, capsys):
     assert code == 0
     result = json.loads(out_file.read_text())
     assert result["num_real"] == result["num_fake"] == 300 and "is" not in result
+    # a palette GIF in a folder counts as its pixels, not its palette indices
+    Image.fromarray(np.full((28, 28), 255, np.uint8)).convert("P").save(folder / "zz.gif")
+    loaded = evaluate.load_images(folder)
+    assert len(loaded) == 301 and np.allclose(loaded[-1], 1.0)
     # reading uint8 .npz and PNG files gives the numbers of the in-memory images
     direct = evaluate.compute(x[:300], x[300:600], get_extractor("mnist_cnn"), ("fid", "kid"))
     assert result["fid"] == pytest.approx(direct["fid"], rel=1e-6)

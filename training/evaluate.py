@@ -163,12 +163,15 @@ def load_images(path: str | Path) -> np.ndarray:
     elif path.is_dir():
         from PIL import Image
 
-        files = sorted(
-            p for p in path.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp")
-        )
+        from training.data import IMAGE_EXTENSIONS
+
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
         if not files:
             raise EvaluationError(f"{path} holds no images")
-        images = np.stack([np.asarray(Image.open(f)) for f in files])
+        opened = [Image.open(f) for f in files]
+        # one mode for all (palette GIFs would otherwise give indices, not pixels)
+        mode = "L" if all(im.mode in ("L", "1") for im in opened) else "RGB"
+        images = np.stack([np.asarray(im.convert(mode)) for im in opened])
     else:
         raise EvaluationError(f"{path} is neither a folder of images nor an .npz file")
     if images.ndim == 3:
