@@ -45,6 +45,31 @@ def _call(model, feeds):
     return model(args if len(args) > 1 else args[0], training=False)
 
 
+def test_every_input_changes_the_output(family):
+    """A generator input that does not reach the image (an unused label, say) is a silent bug:
+    the model builds, trains and exports, but ignores it."""
+    config, nets = _networks(family)
+    classes = getattr(config.model, "num_classes", None)
+    for network in (nets.generator, nets.discriminator):
+        feeds = _feeds(network, 4, num_classes=classes)
+        base = _outputs(network, feeds)
+        for name in feeds:
+            changed = dict(feeds)
+            if name == "label":
+                changed[name] = (feeds[name] + 1) % classes
+            else:
+                changed[name] = _feeds(network, 4, seed=1, num_classes=classes)[name]
+            moved = np.abs(_outputs(network, changed) - base).reshape(4, -1).max(axis=1)
+            assert (moved > 1e-6).all(), f"{network.name} input {name!r} does not change its output"
+
+
+def _outputs(model, feeds):
+    """Every output of ``model`` on ``feeds``, flattened per example and joined."""
+    outputs = _call(model, feeds)
+    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+    return np.concatenate([np.asarray(o).reshape(len(o), -1) for o in outputs], axis=1)
+
+
 def test_shapes_and_output_range(family):
     config, nets = _networks(family)
     m, classes = config.model, getattr(config.model, "num_classes", None)

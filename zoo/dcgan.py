@@ -145,7 +145,7 @@ def build_generator(config: DCGANConfig, name: str = "generator") -> keras.Model
         inputs, x = [z, label], layers.Concatenate(name="z_label")([z, embedded])
     x = layers.Dense(
         start * start * filters, use_bias=not batch_norm, kernel_initializer=_init(), name="project"
-    )(z)
+    )(x)
     x = layers.Reshape((start, start, filters), name="reshape")(x)
     if batch_norm:
         x = layers.BatchNormalization(name="project_bn")(x)
