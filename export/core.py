@@ -108,7 +108,14 @@ def _check_all(sampler: Sampler, artifacts, options: ExportOptions) -> list[dict
 
 def _row(key, artifact, run, feeds, expected, timing_feeds, options) -> dict:
     variant = artifact.variant if artifact else "float32"
-    actual = run(feeds)
+    try:
+        actual = run(feeds)
+    except ExportError:
+        raise
+    except Exception as err:  # noqa: BLE001 (each runtime raises its own types)
+        raise ExportError(
+            f"the {key} export fails when run in its runtime: {fmt.first_line(err)}"
+        ) from None
     try:
         numbers = verify.parity(expected, actual)
     except ValueError as err:
@@ -178,6 +185,11 @@ def _model_card(run_dir: Path, sampler: Sampler, rows: list[dict]) -> dict:
             **(
                 {"label": f"int32 class index in [0, {sampler.num_classes})"}
                 if sampler.num_classes
+                else {}
+            ),
+            **(
+                {"code": "uniform in [-1, 1], float32"}
+                if any(s.name == "code" for s in sampler.inputs)
                 else {}
             ),
         },

@@ -64,7 +64,7 @@ def write_savedmodel(sampler: Sampler, path: Path) -> Artifact:
     try:
         archive.write_out(str(path), verbose=False)
     except Exception as err:  # noqa: BLE001 (TF raises many types)
-        raise ExportError(f"SavedModel export failed: {_first_line(err)}") from None
+        raise ExportError(f"SavedModel export failed: {first_line(err)}") from None
     return Artifact("savedmodel", "float32", path)
 
 
@@ -91,7 +91,7 @@ def write_tflite(sampler: Sampler, saved_model: Path, variant: str, path: Path) 
         flatbuffer = converter.convert()
     except Exception as err:  # noqa: BLE001
         op = re.search(r'fused\["(\w+):', str(err))
-        what = f"op {op.group(1)} is not supported by TFLite builtins" if op else _first_line(err)
+        what = f"op {op.group(1)} is not supported by TFLite builtins" if op else first_line(err)
         raise ExportError(
             f"TFLite ({variant}) conversion failed: {what}; export the other formats with "
             "--format savedmodel,onnx"
@@ -112,7 +112,7 @@ def write_onnx(sampler: Sampler, path: Path, opset: int) -> Artifact:
         )
     except Exception as err:  # noqa: BLE001
         raise ExportError(
-            f"ONNX conversion (opset {opset}) failed: {_first_line(err)}; try another --opset "
+            f"ONNX conversion (opset {opset}) failed: {first_line(err)}; try another --opset "
             "or export the other formats with --format savedmodel,tflite"
         ) from None
     return Artifact("onnx", "float32", path)
@@ -128,7 +128,7 @@ def runner(artifact: Artifact, threads: int | None = None) -> Runner:
         raise
     except Exception as err:  # noqa: BLE001
         raise ExportError(
-            f"the {artifact.key} export does not load in its runtime: {_first_line(err)}"
+            f"the {artifact.key} export does not load in its runtime: {first_line(err)}"
         ) from None
 
 
@@ -148,13 +148,18 @@ def _tflite_runner(path: Path, threads: int) -> Runner:
     shapes: dict[str, tuple] = {}
 
     def run(feeds):
+        details = {name: _tflite_input(inputs, name) for name in feeds}
+        # Resize every input before allocating: inputs that meet in the graph (z and label)
+        # must agree on the batch size when the tensors are allocated.
+        resized = False
         for name, value in feeds.items():
-            detail = _tflite_input(inputs, name)
             if shapes.get(name) != value.shape:
-                interpreter.resize_tensor_input(detail["index"], value.shape)
-                shapes[name] = value.shape
-                interpreter.allocate_tensors()
-            interpreter.set_tensor(detail["index"], value)
+                interpreter.resize_tensor_input(details[name]["index"], value.shape)
+                shapes[name], resized = value.shape, True
+        if resized:
+            interpreter.allocate_tensors()
+        for name, value in feeds.items():
+            interpreter.set_tensor(details[name]["index"], value)
         interpreter.invoke()
         return interpreter.get_tensor(output)
 
@@ -183,11 +188,12 @@ def _calibration(sampler: Sampler):
     def samples():
         feeds = sampler.example_inputs(CALIBRATION_SAMPLES, seed=12345)
         for i in range(CALIBRATION_SAMPLES):
-            yield [feeds[s.name][i : i + 1] for s in sampler.inputs]
+            # by name: the converter's input order is not the generator's (it sorts them)
+            yield {s.name: feeds[s.name][i : i + 1] for s in sampler.inputs}
 
     return samples
 
 
-def _first_line(err: Exception) -> str:
+def first_line(err: Exception) -> str:
     lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
     return (lines[0] if lines else type(err).__name__)[:200]

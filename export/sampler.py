@@ -1,7 +1,8 @@
 """The generator's inference path: what ships, described by name.
 
 Inputs are taken from the saved generator's own named inputs: ``z`` float32 [batch, latent_dim],
-plus ``label`` int32 [batch] for class-conditional families; the batch dimension is always
+plus ``label`` int32 [batch] for class-conditional families (InfoGAN's categorical code) and
+``code`` float32 [batch, num_codes] for InfoGAN's continuous codes; the batch dimension is always
 dynamic. The single output is
 ``image``: float32 in [-1, 1], or with ``uint8=True`` uint8 in [0, 255], computed as
 ``round((x + 1) * 127.5)``.
@@ -69,7 +70,7 @@ class Sampler:
 
     def example_inputs(self, batch: int, seed: int) -> dict[str, np.ndarray]:
         """Inputs drawn as in training: ``z`` from a standard normal, ``label`` uniformly from
-        the run's ``model.num_classes`` classes."""
+        the run's ``model.num_classes`` classes, ``code`` uniformly from [-1, 1]."""
         rng = np.random.default_rng(seed)
         feeds = {}
         for spec in self.inputs:
@@ -77,10 +78,12 @@ class Sampler:
                 feeds["z"] = rng.standard_normal((batch, *spec.shape[1:])).astype(np.float32)
             elif spec.name == "label" and self.num_classes:
                 feeds["label"] = rng.integers(0, self.num_classes, batch).astype(np.int32)
+            elif spec.name == "code":
+                feeds["code"] = rng.uniform(-1, 1, (batch, *spec.shape[1:])).astype(np.float32)
             else:
                 raise ExportError(
                     f"the generator has an input {spec.name!r} that export cannot feed (it feeds "
-                    "'z', and 'label' when the run's config.yaml gives model.num_classes)"
+                    "'z', 'code', and 'label' when the run's config.yaml gives model.num_classes)"
                 )
         return feeds
 

@@ -75,6 +75,8 @@ class TrainConfig:
         beta_1, beta_2: Adam moment decays (DCGAN uses beta_1 = 0.5).
         gp_weight: weight of the WGAN-GP gradient penalty (0: none).
         clip_value: clip the discriminator's weights to [-c, c] after each update (WGAN).
+        info_weight: weight of InfoGAN's mutual-information term (categorical code).
+        continuous_weight: relative weight of its continuous codes' term.
         ema_decay: keep an exponential moving average of the generator's weights with this
             decay and ship it (``None``: no EMA).
         log_every: steps between scalar summaries.
@@ -94,6 +96,8 @@ class TrainConfig:
     beta_2: float = 0.999
     gp_weight: float = 0.0
     clip_value: float | None = None
+    info_weight: float = 1.0
+    continuous_weight: float = 0.1
     ema_decay: float | None = None
     log_every: int = 50
     sample_every: int = 250
@@ -117,8 +121,9 @@ class TrainConfig:
         for field in ("beta_1", "beta_2"):
             if not 0.0 <= getattr(self, field) < 1.0:
                 raise ConfigError(f"train.{field} must be in [0, 1), got {getattr(self, field)}")
-        if self.gp_weight < 0:
-            raise ConfigError(f"train.gp_weight must be 0 or more, got {self.gp_weight}")
+        for field in ("gp_weight", "info_weight", "continuous_weight"):
+            if getattr(self, field) < 0:
+                raise ConfigError(f"train.{field} must be 0 or more, got {getattr(self, field)}")
         if self.clip_value is not None and self.clip_value <= 0:
             raise ConfigError(f"train.clip_value must be positive or none, got {self.clip_value}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:

@@ -73,19 +73,36 @@ def class_balance(probabilities: np.ndarray) -> dict:
     return {"class_shares": shares.round(4).tolist(), "class_entropy": entropy}
 
 
+def code_purity(codes: np.ndarray, predicted: np.ndarray, classes: int) -> float:
+    """Share of samples whose predicted class is the most frequent one among the samples of
+    their code value: 1.0 when each code value makes a single class (InfoGAN's categorical
+    code), about 1/classes when the code is ignored."""
+    counts = np.zeros((int(codes.max()) + 1, classes), np.int64)
+    np.add.at(counts, (codes, predicted), 1)
+    return float(counts.max(axis=1).sum() / len(codes))
+
+
 def generate(
     generator, num: int, seed: int, num_classes: int | None = None, batch_size: int = 500
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """``num`` images, and for a conditional generator the labels asked for (cycling over the
-    classes, so balanced)."""
+    """``num`` images, and for a generator with a ``label`` input the labels asked for (cycling
+    over the classes, so balanced). ``z`` is standard normal and continuous codes (InfoGAN's
+    ``code``) uniform in [-1, 1], as in training."""
+    from training.sample import input_names
+
     rng = np.random.default_rng(seed)
-    latent = generator.inputs[0].shape[-1]
-    labels = np.arange(num, dtype=np.int32) % num_classes if num_classes else None
+    names = input_names(generator)
+    labels = np.arange(num, dtype=np.int32) % num_classes if "label" in names else None
     out = []
     for i in range(0, num, batch_size):
-        z = rng.standard_normal((min(batch_size, num - i), latent)).astype(np.float32)
-        inputs = [z, labels[i : i + len(z)]] if num_classes else z
-        out.append(np.asarray(generator(inputs, training=False)))
+        n = min(batch_size, num - i)
+        feeds = {
+            "z": rng.standard_normal((n, *names["z"])).astype(np.float32),
+            "label": labels[i : i + n] if labels is not None else None,
+            "code": rng.uniform(-1, 1, (n, *names.get("code", ()))).astype(np.float32),
+        }
+        args = [feeds[name] for name in names]
+        out.append(np.asarray(generator(args if len(args) > 1 else args[0], training=False)))
     return np.concatenate(out), labels
 
 
@@ -127,9 +144,13 @@ def evaluate_run(
     fake, labels = generate(generator, num_samples, seed, classes)
     result = compute(real_images(config, num_samples, seed + 1), fake, extractor, which)
     if labels is not None and extractor.classes == classes:
-        # conditional: how often the extractor's classifier sees the class that was asked for
         predicted = np.argmax(extractor(fake)[1], axis=1)
-        result["class_accuracy"] = float(np.mean(predicted == labels))
+        if getattr(config.model, "d_labels", None) == "info":
+            # an unsupervised code: which value became which class is learnt, not given
+            result["code_purity"] = code_purity(labels, predicted, classes)
+        else:
+            # conditional: how often the extractor's classifier sees the class asked for
+            result["class_accuracy"] = float(np.mean(predicted == labels))
     result["seconds"] = round(time.perf_counter() - start, 1)
     state = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
     result["step"] = int(state.model_checkpoint_path.rsplit("-", 1)[1]) if state else None
@@ -199,6 +220,11 @@ def summary(result: dict) -> str:
         parts.append(
             f"class accuracy {x} {result['class_accuracy']:.3f} (samples classified "
             "as the class they were generated for)"
+        )
+    if "code_purity" in result:
+        parts.append(
+            f"code purity {x} {result['code_purity']:.3f} (samples classified as the most "
+            "common class of their categorical code value)"
         )
     return "\n".join(parts)
 

@@ -91,6 +91,8 @@ def build_session(config: ExperimentConfig) -> Session:
             gp_weight=train.gp_weight,
             clip_value=train.clip_value,
             num_classes=getattr(config.model, "num_classes", None),
+            info_weight=train.info_weight,
+            continuous_weight=train.continuous_weight,
             seed=config.runtime.seed,
         )
         trainer.compile(
@@ -181,7 +183,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
 
     writer = tf.summary.create_file_writer(str(run_dir / "logs"))
     num, labels, cols = train_cfg.num_samples, None, None
-    if trainer.num_classes:  # one row per class
+    if trainer.conditional:  # one row per class
         labels, cols = grid_labels(num, trainer.num_classes)
         num = len(labels)
     z_fixed = (
@@ -262,7 +264,7 @@ def grid_labels(num: int, num_classes: int) -> tuple[np.ndarray, int]:
 def _sample_fn(trainer: GANTrainer, labels: np.ndarray | None = None):
     """z -> images. A conditional generator gets ``labels``, or, when none are given, labels
     cycling over the classes (balanced in any batch)."""
-    if not trainer.num_classes:
+    if not trainer.conditional:
         return lambda z: trainer.generate(z)
     if labels is not None:
         return lambda z: trainer.generate(z, labels[: len(z)])

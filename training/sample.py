@@ -2,8 +2,13 @@
 
     python -m training.sample runs/cgan-XXXX                 # one row per class (conditional)
     python -m training.sample runs/dcgan-XXXX --num 100 --out grid.png
+    python -m training.sample runs/infogan-XXXX --vary label     # a row per z, a column per code
+    python -m training.sample runs/infogan-XXXX --vary code:0    # continuous code 0 from -2 to 2
 
-Needs only the run folder's generator.keras and config.yaml.
+With ``--vary``, every row keeps its own ``z`` (and, for a continuous code, its own categorical
+code, one row per value) and the columns change only the code named: the InfoGAN figures. The
+continuous codes are sampled from [-1, 1] in training; ``--range`` goes beyond to show what the
+code means. Needs only the run folder's generator.keras and config.yaml.
 """
 
 from __future__ import annotations
@@ -18,9 +23,31 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 
-def render(run_dir: str | Path, num: int = 64, seed: int = 0) -> np.ndarray:
+class SampleError(ValueError):
+    """A grid that cannot be drawn from this generator."""
+
+
+def input_names(generator) -> dict[str, tuple]:
+    """The generator's inputs: name -> shape without the batch dimension."""
+    return {t.name.split(":")[0]: tuple(t.shape[1:]) for t in generator.inputs}
+
+
+def _feed(generator, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    args = [inputs[name] for name in input_names(generator)]
+    return np.asarray(generator(args if len(args) > 1 else args[0], training=False))
+
+
+def render(
+    run_dir: str | Path,
+    num: int = 64,
+    seed: int = 0,
+    vary: str | None = None,
+    steps: int = 10,
+    span: float = 2.0,
+) -> np.ndarray:
     """A uint8 grid: ``num`` samples, or for a conditional generator ``num // classes`` per
-    class with one row per class."""
+    class with one row per class; with ``vary`` (``label`` or ``code:I``) a traversal grid of
+    about ``num`` images."""
     import keras
 
     from training.callbacks import image_grid
@@ -30,16 +57,50 @@ def render(run_dir: str | Path, num: int = 64, seed: int = 0) -> np.ndarray:
     run_dir = Path(run_dir)
     config = load(run_dir / "config.yaml")
     generator = keras.saving.load_model(run_dir / "generator.keras", compile=False)
-    classes = getattr(config.model, "num_classes", None)
+    names = input_names(generator)
+    classes = getattr(config.model, "num_classes", None) if "label" in names else None
     rng = np.random.default_rng(seed)
+
+    def base(n: int) -> dict[str, np.ndarray]:
+        inputs = {"z": rng.standard_normal((n, *names["z"])).astype(np.float32)}
+        if "code" in names:
+            inputs["code"] = np.zeros((n, *names["code"]), np.float32)
+        return inputs
+
+    if vary is None:
+        if classes:
+            labels, cols = grid_labels(num, classes)
+            inputs = base(len(labels)) | {"label": labels}
+        else:
+            inputs, cols = base(num), None
+        return image_grid(_feed(generator, inputs), cols)
+
+    if vary == "label":
+        if not classes:
+            raise SampleError("--vary label needs a generator with a 'label' input")
+        rows, cols = max(1, num // classes), classes
+        inputs = {k: np.repeat(v, cols, axis=0) for k, v in base(rows).items()}
+        inputs["label"] = np.tile(np.arange(classes, dtype=np.int32), rows)
+        return image_grid(_feed(generator, inputs), cols)
+
+    index = _code_index(vary, names.get("code"))
+    rows, cols = classes or max(1, num // steps), steps
+    inputs = {k: np.repeat(v, cols, axis=0) for k, v in base(rows).items()}
     if classes:
-        labels, cols = grid_labels(num, classes)
-        z = rng.standard_normal((len(labels), config.model.latent_dim)).astype(np.float32)
-        images = generator([z, labels], training=False)
-    else:
-        z = rng.standard_normal((num, config.model.latent_dim)).astype(np.float32)
-        images, cols = generator(z, training=False), None
-    return image_grid(np.asarray(images), cols)
+        inputs["label"] = np.repeat(np.arange(classes, dtype=np.int32), cols)
+    inputs["code"][:, index] = np.tile(np.linspace(-span, span, cols, dtype=np.float32), rows)
+    return image_grid(_feed(generator, inputs), cols)
+
+
+def _code_index(vary: str, code_shape: tuple | None) -> int:
+    num_codes = code_shape[0] if code_shape else 0
+    accepted = "label" + "".join(f", code:{i}" for i in range(num_codes))
+    name, _, index = vary.partition(":")
+    if name != "code" or not index.isdigit() or int(index) >= num_codes:
+        raise SampleError(
+            f"--vary {vary!r} is not an input of this generator; accepted: {accepted}"
+        )
+    return int(index)
 
 
 def main(argv=None) -> int:
@@ -51,6 +112,11 @@ def main(argv=None) -> int:
     parser.add_argument("run_dir")
     parser.add_argument("--num", type=int, default=100, help="samples (default 100)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vary", help="'label' or 'code:I': a grid that varies one code")
+    parser.add_argument("--steps", type=int, default=10, help="columns of a code traversal")
+    parser.add_argument(
+        "--range", type=float, default=2.0, dest="span", help="traverse codes in [-R, R]"
+    )
     parser.add_argument("--out", help="PNG to write (default RUN_DIR/samples/grid.png)")
     args = parser.parse_args(argv)
     run_dir = Path(args.run_dir)
@@ -60,14 +126,19 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.num < 1:
-        print("error: --num must be at least 1", file=sys.stderr)
+    if args.num < 1 or args.steps < 2:
+        print("error: --num must be at least 1 and --steps at least 2", file=sys.stderr)
         return 2
     from training.callbacks import save_png
 
+    try:
+        grid = render(run_dir, args.num, args.seed, args.vary, args.steps, args.span)
+    except SampleError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     out = Path(args.out) if args.out else run_dir / "samples" / "grid.png"
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_png(render(run_dir, args.num, args.seed), out)
+    save_png(grid, out)
     print(f"samples: {out}")
     return 0
 

@@ -20,6 +20,7 @@ number of D steps, EMA. The step is written once for every ``tf.distribute`` str
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from zoo.losses import LossPair, gradient_penalty, reduce_loss
@@ -28,21 +29,38 @@ from zoo.losses import LossPair, gradient_penalty, reduce_loss
 class GANTrainer(keras.Model):
     """Trains ``generator`` against ``discriminator``.
 
+    What the networks take and give is read from their named inputs and outputs, so that one
+    step serves every family:
+
+    * generator inputs: ``z`` (standard normal), ``label`` (a class, uniform over
+      ``num_classes``; for InfoGAN the categorical code) and ``code`` (InfoGAN's continuous
+      codes, uniform in [-1, 1]);
+    * discriminator inputs: ``image``, and ``label`` for a conditional discriminator (cGAN);
+    * discriminator outputs: ``logits`` (real vs fake), ``class_logits`` (ACGAN's auxiliary
+      classifier, trained on real and fake labels), ``code_logits`` and ``code`` (InfoGAN's Q
+      head, trained on the fakes' codes: the mutual-information term, weighted by
+      ``info_weight``). A discriminator with ``class_logits`` but no ``logits`` is a
+      semi-supervised (K+1)-class classifier (SGAN): its real-vs-fake logit is
+      ``logsumexp(class_logits)`` (Salimans et al. 2016, sec. 5), it adds cross-entropy on the
+      batch's ``labelled_image``/``labelled_label``, and its ``features`` output replaces the
+      generator's adversarial loss by feature matching.
+
     Args:
-        generator: maps ``z`` [batch, latent_dim] to images.
-        discriminator: maps images to logits.
+        generator, discriminator: the networks, as described above.
         loss: the adversarial loss pair.
         latent_dim: size of ``z``.
         d_steps: discriminator updates per generator update.
         ema_decay: decay of the generator's weight EMA (``None``: no EMA).
         gp_weight: weight of the WGAN-GP gradient penalty added to the discriminator loss
             (0: none).
-        num_classes: classes of a conditional generator (one with a ``label`` input); fakes
-            get uniformly drawn labels. The discriminator is conditioned the way its structure
-            says: a second ``label`` input (cGAN), or a second output of class logits trained
-            with cross-entropy on real and fake images (ACGAN, weighted by ``aux_weight``).
         clip_value: clip every discriminator weight to [-c, c] after its update, as WGAN
             does (``None``: no clipping).
+        num_classes: classes of the ``label`` input or of ``class_logits``.
+        aux_weight: weight of ACGAN's class cross-entropy.
+        info_weight: weight of InfoGAN's categorical code term; the continuous codes' term
+            (a unit-variance Gaussian log-likelihood) is weighted by ``info_weight *
+            continuous_weight``.
+        continuous_weight: see ``info_weight`` (Chen et al. use 0.1 or less).
         seed: base of every random draw.
 
     Example:
@@ -64,6 +82,8 @@ class GANTrainer(keras.Model):
         clip_value: float | None = None,
         num_classes: int | None = None,
         aux_weight: float = 1.0,
+        info_weight: float = 1.0,
+        continuous_weight: float = 0.1,
         seed: int = 0,
         **kwargs,
     ):
@@ -78,12 +98,21 @@ class GANTrainer(keras.Model):
         self.clip_value = clip_value
         self.num_classes = num_classes
         self.aux_weight = aux_weight
+        self.info_weight = info_weight
+        self.continuous_weight = continuous_weight
         self.seed = seed
-        self._d_takes_labels = len(discriminator.inputs) == 2
-        self._d_classifies = len(discriminator.outputs) == 2
-        if (self._d_takes_labels or self._d_classifies or len(generator.inputs) == 2) and not (
-            num_classes
-        ):
+        self._g_inputs = [(t.name.split(":")[0], t.shape[1:]) for t in generator.inputs]
+        self._d_inputs = [t.name.split(":")[0] for t in discriminator.inputs]
+        self._d_outputs = list(discriminator.output_names)
+        known = {"z", "label", "code"}
+        if unknown := [n for n, _ in self._g_inputs if n not in known]:
+            raise ValueError(f"generator inputs {unknown} are not among {sorted(known)}")
+        outputs = set(self._d_outputs)
+        self.semi_supervised = "class_logits" in outputs and "logits" not in outputs
+        if "logits" not in outputs and not self.semi_supervised:
+            raise ValueError(f"discriminator outputs {self._d_outputs} have no 'logits'")
+        uses_classes = "label" in self._d_inputs or "class_logits" in outputs
+        if (uses_classes or self.conditional) and not num_classes:
             raise ValueError("conditional networks need num_classes")
         self.generator_ema = None
         if ema_decay is not None:
@@ -103,6 +132,11 @@ class GANTrainer(keras.Model):
         g_optimizer.build(self.generator.trainable_variables)
 
     @property
+    def conditional(self) -> bool:
+        """Whether the generator takes a ``label`` (a class, or InfoGAN's categorical code)."""
+        return any(name == "label" for name, _ in self._g_inputs)
+
+    @property
     def step(self) -> tf.Variable:
         """Generator updates done so far."""
         return self.g_optimizer.iterations
@@ -113,37 +147,36 @@ class GANTrainer(keras.Model):
         return self.generator_ema if self.generator_ema is not None else self.generator
 
     def call(self, inputs, training=False):
-        """The shipped generator on ``z`` (or ``[z, label]`` when conditional)."""
+        """The shipped generator on its inputs (``z``, or ``[z, label, ...]``)."""
         return self.sampler(inputs, training=training)
 
-    def generate(self, z, labels=None, training=False):
-        """Images from the shipped generator; ``labels`` for a conditional one."""
-        return self.sampler([z, labels] if self.num_classes else z, training=training)
+    def generate(self, z, labels=None, codes=None, training=False):
+        """Images from the shipped generator: ``labels`` for a conditional one, ``codes``
+        (default zeros) for continuous codes."""
+        given = {"z": z, "label": labels, "code": codes}
+        args = []
+        for name, shape in self._g_inputs:
+            value = given[name]
+            if value is None and name == "code":
+                value = np.zeros((len(z), *shape), np.float32)
+            args.append(value)
+        return self.sampler(args if len(args) > 1 else args[0], training=training)
 
-    def _g(self, z, labels, training=True):
-        return self.generator([z, labels] if self.num_classes else z, training=training)
+    def fake_inputs(self, batch_size: tf.Tensor, stream: int) -> dict[str, tf.Tensor]:
+        """This replica's share of a global batch of generator inputs for draw ``stream``."""
 
-    def _d(self, images, labels, training=True):
-        """(adversarial output, class logits or None)."""
-        out = self.discriminator(
-            [images, labels] if self._d_takes_labels else images, training=training
-        )
-        return (out[0], out[1]) if self._d_classifies else (out, None)
+        def uniform_class(shape, seed):
+            return tf.random.stateless_uniform(shape, seed, 0, self.num_classes, tf.int32)
 
-    def _labels(self, batch_size, stream: int):
-        if not self.num_classes:
-            return None
+        def uniform_code(shape, seed):
+            return tf.random.stateless_uniform(shape, seed, -1.0, 1.0)
 
-        def uniform(shape, seed):
-            return tf.random.stateless_uniform(
-                shape, seed, minval=0, maxval=self.num_classes, dtype=tf.int32
-            )
-
-        return self._draw(uniform, [], batch_size, stream, 2)
-
-    def _aux_loss(self, logits, labels, global_batch):
-        per_example = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-        return self.aux_weight * reduce_loss(per_example, global_batch)
+        draws = {"z": (tf.random.stateless_normal, 0), "label": (uniform_class, 2)}
+        draws["code"] = (uniform_code, 3)
+        return {
+            name: self._draw(draws[name][0], list(shape), batch_size, stream, draws[name][1])
+            for name, shape in self._g_inputs
+        }
 
     def noise(self, batch_size: tf.Tensor, stream: int) -> tf.Tensor:
         """This replica's share of a global batch of ``z`` for draw ``stream`` of this step."""
@@ -160,6 +193,40 @@ class GANTrainer(keras.Model):
         values = sampler([batch_size * replicas, *shape], seed=seed)
         return values[replica * batch_size : (replica + 1) * batch_size]
 
+    def _g(self, inputs, training=True):
+        args = [inputs[name] for name, _ in self._g_inputs]
+        return self.generator(args if len(args) > 1 else args[0], training=training)
+
+    def _d(self, images, labels, training=True) -> dict[str, tf.Tensor]:
+        """The discriminator's outputs by name, plus ``adversarial``: the real-vs-fake logit."""
+        feeds = {"image": images, "label": labels}
+        args = [feeds[name] for name in self._d_inputs]
+        out = self.discriminator(args if len(args) > 1 else args[0], training=training)
+        out = dict(zip(self._d_outputs, out if len(self._d_outputs) > 1 else [out], strict=True))
+        if self.semi_supervised:  # D(x) = Z(x) / (Z(x) + 1) with Z = sum_k exp(l_k)
+            out["adversarial"] = tf.reduce_logsumexp(out["class_logits"], -1, keepdims=True)
+        else:
+            out["adversarial"] = out["logits"]
+        return out
+
+    def _cross_entropy(self, labels, logits, global_batch):
+        per_example = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        return reduce_loss(per_example, global_batch)
+
+    def _info_loss(self, out, fake_in, global_batch):
+        """InfoGAN's L_I: the Q head's negative log-likelihood of the codes the fakes were made
+        from (a lower bound on their mutual information with the images, up to a constant)."""
+        loss = 0.0
+        if "code_logits" in out:
+            loss += self._cross_entropy(fake_in["label"], out["code_logits"], global_batch)
+        if "code" in out:
+            squared = 0.5 * tf.reduce_sum(tf.square(out["code"] - fake_in["code"]), axis=-1)
+            loss += self.continuous_weight * reduce_loss(squared, global_batch)
+        return self.info_weight * loss
+
+    def _has_info_head(self) -> bool:
+        return "code_logits" in self._d_outputs or "code" in self._d_outputs
+
     def train_step(self, data):
         """One generator update; ``data`` is a sequence of ``d_steps`` batches."""
         batches = list(data) if isinstance(data, list | tuple) else [data]
@@ -167,30 +234,54 @@ class GANTrainer(keras.Model):
             raise ValueError(f"train_step needs {self.d_steps} batches, got {len(batches)}")
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         threshold = self.loss_pair.threshold
-        sums = {"d_loss": 0.0, "d_real_acc": 0.0, "d_fake_acc": 0.0, "gp": 0.0, "d_aux_acc": 0.0}
+        names = ["d_loss", "d_real_acc", "d_fake_acc", "gp", "d_aux_acc", "info", "d_sup_loss"]
+        sums = dict.fromkeys(names, 0.0)
+        d_labels = "label" in self._d_inputs or (
+            "class_logits" in self._d_outputs and not self.semi_supervised
+        )
 
         # 1. Discriminator updates.
         for i, batch in enumerate(batches):
             real = batch["image"] if isinstance(batch, dict) else batch
-            real_labels = batch["label"] if isinstance(batch, dict) and self.num_classes else None
+            real_labels = batch["label"] if d_labels else None
             local = tf.shape(real)[0]
             global_batch = local * replicas
-            fake_labels = self._labels(local, i)
-            fake = self._g(self.noise(local, i), fake_labels)
+            fake_in = self.fake_inputs(local, i)
+            fake = self._g(fake_in)
+            fake_labels = fake_in.get("label")
             with tf.GradientTape() as tape:
-                real_out, real_class = self._d(real, real_labels)
-                fake_out, fake_class = self._d(fake, fake_labels)
-                d_loss = reduce_loss(self.loss_pair.d_loss(real_out, fake_out), global_batch)
+                real_out = self._d(real, real_labels)
+                fake_out = self._d(fake, fake_labels)
+                d_loss = reduce_loss(
+                    self.loss_pair.d_loss(real_out["adversarial"], fake_out["adversarial"]),
+                    global_batch,
+                )
                 total = d_loss
-                if self._d_classifies:
-                    total += self._aux_loss(real_class, real_labels, global_batch)
-                    total += self._aux_loss(fake_class, fake_labels, global_batch)
+                if "class_logits" in self._d_outputs and not self.semi_supervised:
+                    aux = self._cross_entropy(real_labels, real_out["class_logits"], global_batch)
+                    aux += self._cross_entropy(fake_labels, fake_out["class_logits"], global_batch)
+                    total += self.aux_weight * aux
+                if self._has_info_head():
+                    info = self._info_loss(fake_out, fake_in, global_batch)
+                    total += info
+                    sums["info"] += info
+                if self.semi_supervised:
+                    labelled = self._d(batch["labelled_image"], None)["class_logits"]
+                    sup = self._cross_entropy(batch["labelled_label"], labelled, global_batch)
+                    total += sup
+                    sums["d_sup_loss"] += sup
+                    predicted = tf.argmax(labelled, axis=-1, output_type=tf.int32)
+                    correct = predicted == batch["labelled_label"]
+                    sums["d_aux_acc"] += _accuracy(correct, global_batch)
                 if self.gp_weight:
                     weights_shape = [1] * (len(real.shape) - 1)
                     eps = self._draw(tf.random.stateless_uniform, weights_shape, local, i, 1)
                     gp = reduce_loss(
                         gradient_penalty(
-                            lambda x, labels=real_labels: self._d(x, labels)[0], real, fake, eps
+                            lambda x, labels=real_labels: self._d(x, labels)["adversarial"],
+                            real,
+                            fake,
+                            eps,
                         ),
                         global_batch,
                     )
@@ -205,22 +296,33 @@ class GANTrainer(keras.Model):
                     var.assign(tf.clip_by_value(var, -self.clip_value, self.clip_value))
             sums["d_loss"] += d_loss
             if threshold is not None:
-                sums["d_real_acc"] += _accuracy(real_out > threshold, global_batch)
-                sums["d_fake_acc"] += _accuracy(fake_out < threshold, global_batch)
-            if self._d_classifies:
-                predicted = tf.argmax(real_class, axis=-1, output_type=tf.int32)
+                sums["d_real_acc"] += _accuracy(real_out["adversarial"] > threshold, global_batch)
+                sums["d_fake_acc"] += _accuracy(fake_out["adversarial"] < threshold, global_batch)
+            if "class_logits" in self._d_outputs and not self.semi_supervised:
+                predicted = tf.argmax(real_out["class_logits"], axis=-1, output_type=tf.int32)
                 sums["d_aux_acc"] += _accuracy(predicted == real_labels, global_batch)
 
-        # 2. Generator update.
+        # 2. Generator update (against the last real batch, for feature matching).
         local = tf.shape(real)[0]
-        fake_labels = self._labels(local, self.d_steps)
+        global_batch = local * replicas
+        fake_in = self.fake_inputs(local, self.d_steps)
+        fake_labels = fake_in.get("label")
+        if self.semi_supervised:
+            real_features = self._d(real, None)["features"]
         with tf.GradientTape() as tape:
-            fake = self._g(self.noise(local, self.d_steps), fake_labels)
-            fake_out, fake_class = self._d(fake, fake_labels)
-            g_loss = reduce_loss(self.loss_pair.g_loss(fake_out), local * replicas)
+            fake = self._g(fake_in)
+            fake_out = self._d(fake, fake_labels)
+            if self.semi_supervised:
+                g_loss = _feature_matching(real_features, fake_out["features"], global_batch)
+            else:
+                g_loss = reduce_loss(self.loss_pair.g_loss(fake_out["adversarial"]), global_batch)
             total = g_loss
-            if self._d_classifies:
-                total += self._aux_loss(fake_class, fake_labels, local * replicas)
+            if "class_logits" in self._d_outputs and not self.semi_supervised:
+                total += self.aux_weight * self._cross_entropy(
+                    fake_labels, fake_out["class_logits"], global_batch
+                )
+            if self._has_info_head():
+                total += self._info_loss(fake_out, fake_in, global_batch)
         grads = tape.gradient(total, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(
             zip(grads, self.generator.trainable_variables, strict=True)
@@ -237,8 +339,12 @@ class GANTrainer(keras.Model):
             logs["d_fake_acc"] = sums["d_fake_acc"] / self.d_steps
         if self.gp_weight:
             logs["gp"] = sums["gp"] / self.d_steps
-        if self._d_classifies:
+        if "class_logits" in self._d_outputs:
             logs["d_aux_acc"] = sums["d_aux_acc"] / self.d_steps
+        if self._has_info_head():
+            logs["info"] = sums["info"] / self.d_steps
+        if self.semi_supervised:
+            logs["d_sup_loss"] = sums["d_sup_loss"] / self.d_steps
         return logs
 
     def _update_ema(self):
@@ -248,6 +354,29 @@ class GANTrainer(keras.Model):
                 ema.assign(decay * ema + (1.0 - decay) * var)
             else:  # batch-norm statistics are copied, not averaged
                 ema.assign(var)
+
+
+def _feature_matching(real: tf.Tensor, fake: tf.Tensor, global_batch) -> tf.Tensor:
+    """Salimans et al.'s feature matching, ||E f(real) - E f(fake)||^2 over the global batch.
+
+    The squared norm of a batch mean does not split into per-example terms, so the means are
+    all-reduced over the replicas and the loss is written as a surrogate whose gradient with
+    respect to each fake's features is the true one, 2 (m_fake - m_real) / global_batch; its
+    value is this replica's share of the true loss (summing over replicas gives it)."""
+    ctx = tf.distribute.get_replica_context()
+
+    def global_mean(x):
+        local = tf.reduce_sum(tf.cast(x, tf.float32), axis=0) / tf.cast(global_batch, tf.float32)
+        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+    m_real = tf.stop_gradient(global_mean(real))
+    m_fake = tf.stop_gradient(global_mean(fake))
+    local_share = tf.reduce_sum(tf.cast(fake, tf.float32), axis=0) / tf.cast(
+        global_batch, tf.float32
+    )
+    surrogate = tf.reduce_sum(2.0 * (m_fake - m_real) * local_share)
+    value = tf.reduce_sum(tf.square(m_fake - m_real)) / ctx.num_replicas_in_sync
+    return surrogate - tf.stop_gradient(surrogate) + value
 
 
 def _accuracy(correct: tf.Tensor, global_batch: tf.Tensor) -> tf.Tensor:

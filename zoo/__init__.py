@@ -3,7 +3,17 @@
 Importing ``zoo`` registers every family.
 """
 
-from zoo import acgan, cgan, dcgan, gan, lsgan, sngan, wgan, wgan_gp  # noqa: F401  (registers)
+from zoo import (  # noqa: F401  (registers)
+    acgan,
+    cgan,
+    dcgan,
+    gan,
+    infogan,
+    lsgan,
+    sngan,
+    wgan,
+    wgan_gp,
+)
 from zoo.registry import Family, Networks, RegistryError, get_family, list_families
 
 __all__ = ["Family", "Networks", "RegistryError", "get_family", "list_families"]

@@ -43,10 +43,15 @@ class DCGANConfig:
         d_norm: the discriminator's: ``"batch"`` (the paper), ``"none"`` (a WGAN-GP critic),
             or ``"spectral"`` (spectral normalization of every weight, SNGAN).
         num_classes: when set, the generator takes a second input ``label`` (int32 [batch]),
-            embedded and concatenated with ``z`` (class-conditional families).
+            embedded and concatenated with ``z`` (class-conditional families; InfoGAN's
+            categorical code).
+        num_codes: continuous codes (InfoGAN): the generator takes an input ``code``
+            (float32 [batch, num_codes], uniform in [-1, 1] in training) concatenated with ``z``.
         d_labels: how the discriminator uses labels: ``"none"``, ``"input"`` (an embedded label
-            plane concatenated to the image as an extra channel, cGAN) or ``"auxiliary"`` (a
-            second output of class logits, ACGAN).
+            plane concatenated to the image as an extra channel, cGAN), ``"auxiliary"`` (a
+            second output of class logits, ACGAN) or ``"info"`` (InfoGAN's Q head: outputs
+            ``code_logits`` for the categorical code and ``code`` for the continuous ones, from
+            a hidden layer shared on top of the discriminator's features).
     """
 
     image_size: int = 28
@@ -57,14 +62,21 @@ class DCGANConfig:
     g_norm: Literal["batch", "none"] = "batch"
     d_norm: Literal["batch", "none", "spectral"] = "batch"
     num_classes: int | None = None
-    d_labels: Literal["none", "input", "auxiliary"] = "none"
+    num_codes: int = 0
+    d_labels: Literal["none", "input", "auxiliary", "info"] = "none"
 
     def validate(self) -> None:
         for field in ("image_size", "channels", "latent_dim", "base_filters", "kernel_size"):
             if getattr(self, field) < 1:
                 raise ValueError(f"model.{field} must be positive, got {getattr(self, field)}")
-        if self.d_labels != "none" and not self.num_classes:
+        if self.d_labels in ("input", "auxiliary") and not self.num_classes:
             raise ValueError(f"model.d_labels={self.d_labels} needs model.num_classes")
+        if self.num_codes < 0:
+            raise ValueError(f"model.num_codes must be 0 or more, got {self.num_codes}")
+        if self.d_labels == "info" and not (self.num_classes or self.num_codes):
+            raise ValueError("model.d_labels=info needs model.num_classes or model.num_codes")
+        if self.d_labels != "info" and self.num_codes:
+            raise ValueError("model.num_codes needs model.d_labels=info (the Q head)")
         if self.num_classes is not None and self.num_classes < 2:
             raise ValueError(f"model.num_classes must be at least 2, got {self.num_classes}")
         start, _ = _resolution_plan(self.image_size)
@@ -143,6 +155,10 @@ def build_generator(config: DCGANConfig, name: str = "generator") -> keras.Model
             name="label_embedding",
         )(label)
         inputs, x = [z, label], layers.Concatenate(name="z_label")([z, embedded])
+    if config.num_codes:
+        code = keras.Input((config.num_codes,), name="code")
+        inputs = [*inputs, code] if isinstance(inputs, list) else [z, code]
+        x = layers.Concatenate(name="z_code")([x, code])
     x = layers.Dense(
         start * start * filters, use_bias=not batch_norm, kernel_initializer=_init(), name="project"
     )(x)
@@ -199,6 +215,17 @@ def build_discriminator(config: DCGANConfig, name: str = "discriminator") -> ker
     if config.d_labels == "auxiliary":
         classes = layers.Dense(config.num_classes, dtype="float32", name="class_logits")(x)
         return keras.Model(inputs, [logits, classes], name=name)
+    if config.d_labels == "info":  # Chen et al.: FC-128, BN, LeakyReLU, then the code heads
+        q = layers.Dense(128, use_bias=not batch_norm, kernel_initializer=_init(), name="q")(x)
+        if batch_norm:
+            q = layers.BatchNormalization(name="q_bn")(q)
+        q = layers.LeakyReLU(0.2, name="q_lrelu")(q)
+        heads = []
+        if config.num_classes:
+            heads.append(layers.Dense(config.num_classes, dtype="float32", name="code_logits")(q))
+        if config.num_codes:
+            heads.append(layers.Dense(config.num_codes, dtype="float32", name="code")(q))
+        return keras.Model(inputs, [logits, *heads], name=name)
     return keras.Model(inputs, logits, name=name)
 
 
@@ -234,7 +261,7 @@ def mnist_presets(
         # For tests: seconds on a CPU.
         "tiny": {
             "data": {"dataset": "mnist", "batch_size": 8},
-            "model": {"image_size": 16, "channels": 1, "latent_dim": 8, "base_filters": 4} | model,
+            "model": model | {"image_size": 16, "channels": 1, "latent_dim": 8, "base_filters": 4},
             "train": (tiny_train or {})
             | {"steps": 4, "log_every": 1, "sample_every": 2, "checkpoint_every": 2},
         },
