@@ -97,10 +97,6 @@ def _resolution_plan(image_size: int) -> tuple[int | None, int]:
     return size, steps
 
 
-def _label_init():
-    return keras.initializers.RandomNormal(mean=0.0, stddev=1.0)
-
-
 def _init():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
@@ -145,15 +141,13 @@ def build_generator(config: DCGANConfig, name: str = "generator") -> keras.Model
     z = keras.Input((config.latent_dim,), name="z")
     inputs, x = z, z
     if config.num_classes:
+        # A one-hot label next to z, as in Mirza & Osindero: the projection learns what each
+        # class adds. (A unit-variance embedding as wide as z made the generator ignore z:
+        # one image per class.)
         label = keras.Input((), dtype="int32", name="label")
-        # Unit-variance embeddings, of the magnitude of Mirza & Osindero's one-hot labels;
-        # Keras' default (uniform +-0.05) would leave the label nearly invisible next to z.
-        embedded = layers.Embedding(
-            config.num_classes,
-            config.latent_dim,
-            embeddings_initializer=_label_init(),
-            name="label_embedding",
-        )(label)
+        embedded = layers.CategoryEncoding(config.num_classes, "one_hot", name="label_one_hot")(
+            label
+        )
         inputs, x = [z, label], layers.Concatenate(name="z_label")([z, embedded])
     if config.num_codes:
         code = keras.Input((config.num_codes,), name="code")
@@ -192,15 +186,12 @@ def build_discriminator(config: DCGANConfig, name: str = "discriminator") -> ker
     image = keras.Input((size, size, config.channels), name="image")
     inputs, x = image, image
     if config.d_labels == "input":
+        # One-hot label channels, as in Mirza & Osindero (and keras.io's conditional GAN).
         label = keras.Input((), dtype="int32", name="label")
-        plane = layers.Embedding(
-            config.num_classes,
-            size * size,
-            embeddings_initializer=_label_init(),
-            name="label_embedding",
-        )(label)
-        plane = layers.Reshape((size, size, 1), name="label_plane")(plane)
-        inputs, x = [image, label], layers.Concatenate(name="image_label")([image, plane])
+        one_hot = layers.CategoryEncoding(config.num_classes, "one_hot", name="label_one_hot")
+        planes = layers.Reshape((1, 1, config.num_classes), name="label_pixel")(one_hot(label))
+        planes = layers.UpSampling2D(size, name="label_planes")(planes)
+        inputs, x = [image, label], layers.Concatenate(name="image_label")([image, planes])
     filters = config.base_filters
     for i in range(steps):
         use_bn = batch_norm and i > 0  # the paper leaves BN off the discriminator input layer
