@@ -136,3 +136,41 @@ def test_image_folder_errors(tmp_path):
         data.make_dataset(
             DataConfig(source="folder", path=str(tmp_path), batch_size=4), 16, 3, seed=0
         )
+
+
+def test_vendored_splits_slice_like_tfds():
+    images, labels = data.load_vendored_mnist()
+    x, y = data.load_split(DataConfig(source="vendored"), "test[9990:]", 28, 1)
+    assert x.shape == (10, 28, 28, 1) and y.tolist() == labels[9990:].tolist()
+    np.testing.assert_allclose(x[..., 0], images[9990:] / 127.5 - 1.0, atol=1e-6)
+    assert len(data.load_split(DataConfig(source="vendored"), "test[:30]", 16, 1)[1]) == 30
+    assert data.split_slice("train") == ("train", slice(None, None))
+    for bad, fragment in [
+        ("test[a:b]", "is not a split name or a slice"),
+        ("validation", "has the split 'test' only"),
+        ("test[20000:]", "selects no image"),
+    ]:
+        with pytest.raises(data.DataError, match=fragment):
+            data.load_split(DataConfig(source="vendored"), bad, 28, 1)
+
+
+def test_labelled_batches_hold_the_first_examples_of_each_class_and_no_other_label():
+    config = DataConfig(source="vendored", split="test[:500]", labelled=30, batch_size=10)
+    ds, description = data.make_dataset(config, 28, 1, seed=0)
+    assert "30 of them labelled (3/class)" in description
+    images, labels = data.load_vendored_mnist()
+    first = np.concatenate([np.flatnonzero(labels == c)[:3] for c in range(10)])
+    expected = {images[i].tobytes(): int(labels[i]) for i in first}
+    seen = {}
+    for batch in ds.take(6):  # 60 labelled examples: two passes over the 30
+        assert set(batch) == {"image", "labelled_image", "labelled_label"}
+        pixels = np.round((batch["labelled_image"].numpy()[..., 0] + 1) * 127.5).astype(np.uint8)
+        for image, label in zip(pixels, batch["labelled_label"].numpy(), strict=True):
+            seen[image.tobytes()] = int(label)
+    assert seen == expected
+
+
+def test_labelled_must_split_evenly_over_the_classes():
+    config = DataConfig(source="vendored", split="test[:500]", labelled=25, batch_size=10)
+    with pytest.raises(data.DataError, match="multiple of the 10 classes"):
+        data.make_dataset(config, 28, 1, seed=0)

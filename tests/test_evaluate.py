@@ -226,3 +226,77 @@ def test_class_accuracy_only_for_conditional_generators(cgan_run, tiny_run):
     conditional = evaluate.evaluate_run(cgan_run, ("fid",), 100, "mnist_cnn")
     assert 0.0 <= conditional["class_accuracy"] <= 1.0
     assert "class_accuracy" not in evaluate.evaluate_run(tiny_run, ("fid",), 100, "mnist_cnn")
+
+
+@pytest.fixture(scope="module")
+def infogan_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("infogan") / "run"
+    train(tiny_config("infogan", "train.steps=2"), run_dir)
+    return run_dir
+
+
+def test_traversal_grids_vary_one_code_at_a_time(infogan_run, tmp_path, capsys):
+    from PIL import Image
+
+    from training import sample
+
+    out = tmp_path / "label.png"
+    assert sample.main([str(infogan_run), "--vary", "label", "--num", "20", "--out", str(out)]) == 0
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (2 * 17 + 1, 10 * 17 + 1)  # a row per z, a column per code value
+    cells = [grid[1:17, 1 + 17 * c : 17 + 17 * c] for c in range(10)]
+    assert any(not np.array_equal(cells[0], cell) for cell in cells[1:])
+
+    out = tmp_path / "code.png"
+    argv = [str(infogan_run), "--vary", "code:1", "--steps", "5", "--out", str(out)]
+    assert sample.main(argv) == 0
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (10 * 17 + 1, 5 * 17 + 1)  # a row per categorical value, 5 steps
+    for argv, fragment in [
+        (["--vary", "code:2"], "accepted: label, code:0, code:1"),
+        (["--vary", "width"], "accepted: label, code:0, code:1"),
+    ]:
+        assert sample.main([str(infogan_run), *argv]) == 2
+        assert fragment in capsys.readouterr().err
+
+
+def test_vary_needs_the_code_in_the_generator(tiny_run, capsys):
+    from training import sample
+
+    assert sample.main([str(tiny_run), "--vary", "label"]) == 2
+    assert "needs a generator with a 'label' input" in capsys.readouterr().err
+
+
+def test_code_purity_known_values():
+    codes = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    # code 0 -> class 3 twice and 5 once; code 1 -> class 3 three times; code 2 -> 1 and 2
+    predicted = np.array([3, 3, 5, 3, 3, 3, 1, 2])
+    assert evaluate.code_purity(codes, predicted, 10) == pytest.approx((2 + 3 + 1) / 8)
+    assert evaluate.code_purity(codes, codes, 10) == 1.0
+
+
+def test_infogan_reports_code_purity_not_class_accuracy(infogan_run):
+    result = evaluate.evaluate_run(infogan_run, ("fid",), 100, "mnist_cnn")
+    assert 0.1 <= result["code_purity"] <= 1.0 and "class_accuracy" not in result
+
+
+def test_sgan_run_ships_a_classifier_measured_on_held_out_digits(tmp_path):
+    import json
+
+    import keras
+
+    from training.data import load_split
+
+    config = tiny_config("sgan", "train.steps=4", "eval.every=2")
+    train(config, tmp_path / "run")
+    best = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert best["metric"] == "accuracy" and best["split"] == "test[9900:]"
+    classifier = keras.saving.load_model(tmp_path / "run" / "classifier_best.keras")
+    images, labels = load_split(config.data, "test[9900:]", 16, 1)
+    accuracy = np.mean(np.argmax(classifier.predict(images, verbose=0), axis=1) == labels)
+    assert accuracy == pytest.approx(best["value"])
+    assert "eval/accuracy" in _eval_tags(tmp_path / "run" / "logs")
+    result = evaluate.evaluate_run(tmp_path / "run", ("fid",), 100, "mnist_cnn")
+    final = keras.saving.load_model(tmp_path / "run" / "classifier.keras")
+    expected = np.mean(np.argmax(final.predict(images, verbose=0), axis=1) == labels)
+    assert result["classifier_accuracy"] == pytest.approx(expected)

@@ -82,7 +82,11 @@ def test_shapes_and_output_range(family):
         _feeds(nets.discriminator, 3, num_classes=classes, image=images, label=feeds.get("label")),
     )
     outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
-    assert outputs[0].shape == (3, 1) and np.isfinite(np.asarray(outputs[0])).all()
+    first = nets.discriminator.output_names[0]
+    # real-vs-fake logits, or a semi-supervised discriminator's K class logits
+    assert outputs[0].shape == (3, 1 if first == "logits" else classes), first
+    assert first in ("logits", "class_logits")
+    assert all(np.isfinite(np.asarray(o)).all() for o in outputs)
     if len(outputs) == 2:  # an auxiliary classifier
         assert outputs[1].shape == (3, classes)
 

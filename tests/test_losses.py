@@ -117,3 +117,25 @@ def test_spectral_norm_leaves_a_top_singular_value_near_one():
             kernel = layer.layer.kernel.numpy()
             top = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
             assert top == pytest.approx(1.0, abs=0.02), layer.name
+
+
+def test_semi_supervised_logit_is_that_of_z_over_z_plus_one():
+    logits = np.array([[0.0, 0.0], [2.0, -1.0], [-30.0, -30.0]], np.float32)
+    z = np.exp(logits.astype(np.float64)).sum(axis=1)
+    d = tf.sigmoid(losses.semi_supervised_logit(tf.constant(logits)))[:, 0].numpy()
+    np.testing.assert_allclose(d, z / (z + 1), rtol=1e-6)
+    big = losses.semi_supervised_logit(tf.constant([[1000.0, 1000.0]]))  # no overflow
+    np.testing.assert_allclose(big.numpy(), [[1000.0 + np.log(2.0)]], rtol=1e-6)
+
+
+def test_feature_matching_value_and_gradient():
+    rng = np.random.default_rng(0)
+    real = tf.constant(rng.standard_normal((6, 4)), tf.float32)
+    fake = tf.Variable(rng.standard_normal((6, 4)), dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        loss = losses.feature_matching(real, fake, 6)
+    gap = fake.numpy().mean(axis=0) - real.numpy().mean(axis=0)
+    np.testing.assert_allclose(loss.numpy(), np.sum(gap**2), rtol=1e-5)
+    # d/d f_i ||mean(f) - mean(r)||^2 = 2 (mean(f) - mean(r)) / B, the same for every fake
+    expected = np.tile(2 * gap / 6, (6, 1))
+    np.testing.assert_allclose(tape.gradient(loss, fake).numpy(), expected, rtol=1e-5, atol=1e-7)

@@ -44,6 +44,13 @@ def test_list(capsys):
         (["dcgan", "--set", "train.stpes=3"], ["unknown config key 'train.stpes'"]),
         (["dcgan", "--set", "data.batch_size=-1"], ["data.batch_size must be positive"]),
         (["dcgan", "--config", "nope.yaml"], ["cannot read config file nope.yaml"]),
+        (["dcgan", "--set", "eval.metric=accuracy"], ["eval.metric=accuracy measures"]),
+        (["dcgan", "--set", "data.labelled=100"], ["data.labelled is for semi-supervised"]),
+        (
+            ["sgan", "--set", "data.labelled=none", "--set", "eval.metric=kid"],
+            ["needs data.labelled"],
+        ),
+        (["sgan", "--set", "data.split=valid"], ["has the split 'test' only"]),
     ],
 )
 def test_bad_input_is_a_one_line_error(capsys, tmp_path, argv, fragments):

@@ -1,6 +1,7 @@
 """The trainer under tf.distribute: one step on two replicas equals one step on one device."""
 
 import dataclasses
+import math
 
 import keras
 import numpy as np
@@ -54,7 +55,10 @@ def _trainer(strategy, config, weights, ema_decay=None):
 
 def _steps(strategy, trainer, real, n):
     labels = np.arange(len(real), dtype=np.int32) % 10  # used by conditional families
-    ds = tf.data.Dataset.from_tensors({"image": real, "label": labels}).repeat()
+    batch = {"image": real, "label": labels}
+    # and by semi-supervised ones
+    batch |= {"labelled_image": real[::-1].copy(), "labelled_label": labels[::-1].copy()}
+    ds = tf.data.Dataset.from_tensors(batch).repeat()
     iterator = iter(strategy.experimental_distribute_dataset(ds))
 
     @tf.function
@@ -100,12 +104,16 @@ def test_two_replicas_match_one_device(ema_decay):
     assert _max_diff(a.generator, untouched.generator) > 1e-3
 
 
-def _without_batch_norm(family):
+def _same_on_every_replica(family):
+    """Overrides that switch off what is per replica by design: batch norm's statistics and
+    the discriminator's Gaussian noise layers (each replica draws its own)."""
     fields = {f.name for f in dataclasses.fields(zoo.get_family(family).config_cls)}
     tiny = zoo.get_family(family).presets["tiny"].get("model", {})
     overrides = ["model.g_norm=none"] if "g_norm" in fields else []
     if "d_norm" in fields and tiny.get("d_norm") != "spectral":
         overrides.append("model.d_norm=none")
+    if "input_noise" in fields:
+        overrides += ["model.input_noise=0", "model.hidden_noise=0"]
     return overrides
 
 
@@ -115,7 +123,9 @@ def test_every_family_steps_identically_on_two_replicas(family):
     built by build_session, on one device and on two."""
     trainers, logs = [], []
     for strategy in ("one_device", "mirrored"):
-        config = tiny_config(family, *_without_batch_norm(family), f"runtime.strategy={strategy}")
+        config = tiny_config(
+            family, *_same_on_every_replica(family), f"runtime.strategy={strategy}"
+        )
         session = build_session(config)
         with session.strategy.scope():  # SGD: see PARITY_ATOL
             session.trainer.compile(
@@ -157,14 +167,23 @@ def test_batch_norm_normalises_each_replica_with_its_own_statistics():
     assert np.abs(np.concatenate(halves) - whole).max() > 1e-4  # not the full-batch statistics
 
 
-def test_noise_does_not_depend_on_the_replica_count():
-    model, weights, _ = _reference("none")
-    two = _two()
-    trainer = _trainer(two, model, weights)
-    halves = two.experimental_local_results(two.run(lambda: trainer.noise(3, 0)))
-    whole = _trainer(_one(), model, weights).noise(6, 0)
+@pytest.mark.parametrize("name", ["z", "label", "code"])
+def test_generator_inputs_do_not_depend_on_the_replica_count(name):
+    config = tiny_config("infogan").model  # z, a categorical code and continuous codes
+    trainers = []
+    for strategy in (_two(), _one()):
+        with strategy.scope():
+            nets = zoo.get_family("infogan").build(config)
+            trainer = GANTrainer(
+                nets.generator, nets.discriminator, NON_SATURATING, 8, num_classes=10, seed=7
+            )
+            trainer.compile(keras.optimizers.SGD(), keras.optimizers.SGD())
+        trainers.append((strategy, trainer))
+    (two, t2), (_, t1) = trainers
+    halves = two.experimental_local_results(two.run(lambda: t2.fake_inputs(3, 0)[name]))
+    whole = t1.fake_inputs(6, 0)[name]
     np.testing.assert_array_equal(np.concatenate(halves), whole)
-    assert not np.allclose(halves[0], halves[1])  # replicas get different noise
+    assert not np.array_equal(halves[0], halves[1])  # replicas get different draws
 
 
 def test_ema_follows_the_generator():
@@ -196,3 +215,16 @@ def test_mirrored_run_end_to_end(tmp_path):
     assert session.strategy.num_replicas_in_sync == 2
     result = train(config, tmp_path / "run")
     assert result.step == 2 and np.isfinite(list(result.logs.values())).all()
+
+
+def test_info_loss_is_the_codes_negative_log_likelihood():
+    session = build_session(tiny_config("infogan"))
+    trainer = session.trainer
+    fake_in = {"label": tf.constant([0, 3]), "code": tf.constant([[0.5, -1.0], [0.0, 0.0]])}
+    uniform = {"code_logits": tf.zeros((2, 10)), "code": tf.constant([[0.5, 0.0], [0.0, 2.0]])}
+    # uniform class logits: log 10 each; codes off by 1 and by 2: 0.5 * (1 + 4) / 2 examples
+    expected = math.log(10) + trainer.continuous_weight * 0.5 * (1.0 + 4.0) / 2
+    value = trainer._info_loss(uniform, fake_in, 2)
+    assert float(value) == pytest.approx(trainer.info_weight * expected, rel=1e-6)
+    confident = {"code_logits": tf.one_hot([0, 3], 10) * 50.0, "code": fake_in["code"]}
+    assert float(trainer._info_loss(confident, fake_in, 2)) == pytest.approx(0.0, abs=1e-6)

@@ -140,6 +140,42 @@ class Evaluation(Callback):
         return values
 
 
+class HeldOutAccuracy(Callback):
+    """Every ``every`` steps: the accuracy of ``classifier`` (images -> class logits) on a
+    held-out set, to TensorBoard as ``eval/accuracy``. Calls ``on_best(step, value)`` when it
+    reaches a new high."""
+
+    def __init__(self, classifier, images, labels, split, writer, every, on_best, best=-math.inf):
+        self.classifier, self.images, self.labels = classifier, images, labels
+        self.split, self.writer, self.every = split, writer, every
+        self.on_best, self.best = on_best, best
+
+    def on_step_end(self, step, logs):
+        if step % self.every == 0:
+            self.evaluate(step)
+
+    def evaluate(self, step: int) -> float:
+        logits = np.concatenate(
+            [
+                np.asarray(self.classifier(self.images[i : i + 1000], training=False))
+                for i in range(0, len(self.images), 1000)
+            ]
+        )
+        accuracy = float(np.mean(np.argmax(logits, axis=1) == self.labels))
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("eval/accuracy", accuracy)
+        improved = accuracy > self.best
+        if improved:
+            self.best = accuracy
+            self.on_best(step, accuracy)
+        print(
+            f"eval at step {step}: accuracy on {self.split} ({len(self.labels)} images) "
+            f"{accuracy:.4f}" + (" (best so far)" if improved else ""),
+            flush=True,
+        )
+        return accuracy
+
+
 class ProgressBar(Callback):
     """A Keras progress bar with the step's losses on a terminal; elsewhere (CI, a log file)
     one plain line every ``every`` steps."""

@@ -40,7 +40,10 @@ class DataConfig:
             ``tfds`` and ``vendored`` force one of those; ``folder`` reads images from ``path``.
         path: folder of images (searched recursively; subfolders become class labels).
         tfds_data_dir: TFDS data directory (default: TFDS' own, ``~/tensorflow_datasets``).
-        split: TFDS split to train on.
+        split: split to train on, with TFDS' slicing (``train``, ``test[:8000]``); the
+            vendored MNIST is the test set, so there ``train`` and ``test`` are all of it.
+        labelled: semi-supervised training (sgan) with this many labelled examples, the first
+            ``labelled / classes`` of each class in the split (``None``: all labels, or none).
         batch_size: global batch size, split evenly over the replicas.
         shuffle_buffer: examples in the shuffle buffer.
         download_timeout: seconds to wait for the TFDS download host before treating the
@@ -52,12 +55,15 @@ class DataConfig:
     path: str | None = None
     tfds_data_dir: str | None = None
     split: str = "train"
+    labelled: int | None = None
     batch_size: int = 64
     shuffle_buffer: int = 10000
     download_timeout: float = 3.0
 
     def validate(self) -> None:
         _positive(self, "data", "batch_size", "shuffle_buffer", "download_timeout")
+        if self.labelled is not None and self.labelled < 1:
+            raise ConfigError(f"data.labelled must be positive or none, got {self.labelled}")
         if self.source == "folder" and not self.path:
             raise ConfigError("data.source=folder needs data.path (a folder of images)")
 
@@ -171,18 +177,22 @@ class EvalConfig:
         every: steps between evaluations (``None``: none). Each writes ``eval/*`` scalars to
             TensorBoard and keeps the best generator by ``metric`` in ``checkpoints/best/`` and
             ``generator_best.keras``.
-        metric: ``kid`` or ``fid`` (lower is better) to choose the best checkpoint.
+        metric: ``kid`` or ``fid`` (lower is better) to choose the best checkpoint, or
+            ``accuracy`` (higher is better): the held-out accuracy of a semi-supervised
+            discriminator's classifier (sgan), measured on ``split``.
         num_samples: generated images (from a fixed latent batch) and real images compared.
         extractor: ``auto`` (``mnist_cnn`` for MNIST, ``inception`` otherwise), ``mnist_cnn`` or
             ``inception``.
         weights: the extractor's weights file (``None``: its default).
+        split: held-out split of the dataset for ``accuracy``.
     """
 
     every: int | None = None
-    metric: Literal["kid", "fid"] = "kid"
+    metric: Literal["kid", "fid", "accuracy"] = "kid"
     num_samples: int = 1000
     extractor: Literal["auto", "mnist_cnn", "inception"] = "auto"
     weights: str | None = None
+    split: str = "test"
 
     def validate(self) -> None:
         if self.every is not None and self.every < 1:
@@ -217,6 +227,11 @@ class ExperimentConfig:
                 raise
             except ValueError as err:  # the family's own model validation
                 raise ConfigError(str(err)) from None
+        if self.eval.metric == "accuracy" and not self.data.labelled:
+            raise ConfigError(
+                "eval.metric=accuracy measures a semi-supervised classifier (sgan, with "
+                "data.labelled); for other families use kid or fid"
+            )
         return self
 
 

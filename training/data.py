@@ -12,6 +12,11 @@ Sources (``data.source``):
 Every pipeline has the same deterministic order for a given seed, and ``make_dataset`` can
 start ``skip`` examples in, before decoding, which is how a resumed run sees exactly the batches
 it would have seen.
+
+Splits use TFDS' slicing syntax (``test[:8000]``, ``test[8000:]``), for the vendored copy too.
+With ``data.labelled`` (semi-supervised training) batches carry no ``label``; they carry
+``labelled_image`` and ``labelled_label`` instead, drawn from the first ``labelled / classes``
+examples of each class in the split.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import dataclasses
 import gzip
 import hashlib
 import logging
+import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -88,8 +94,80 @@ def make_dataset(
         return {"image": image, "label": tf.cast(label, tf.int32)}
 
     ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    return ds, source.description
+    ds = ds.batch(batch, drop_remainder=True)
+    description = source.description
+    if config.labelled:
+        images, labels = labelled_examples(source, config.labelled, image_size, channels)
+        labelled = tf.data.Dataset.from_tensor_slices((images, labels))
+        labelled = labelled.shuffle(len(labels), seed=seed + 1, reshuffle_each_iteration=True)
+        labelled = labelled.repeat().skip(skip).batch(batch, drop_remainder=True)
+        ds = tf.data.Dataset.zip(ds, labelled).map(
+            lambda unlabelled, lab: {
+                "image": unlabelled["image"],
+                "labelled_image": lab[0],
+                "labelled_label": lab[1],
+            }
+        )
+        description += f"; {len(labels)} of them labelled ({len(labels) // _classes(labels)}/class)"
+    return ds.prefetch(tf.data.AUTOTUNE), description
+
+
+def _classes(labels: np.ndarray) -> int:
+    return len(np.unique(labels))
+
+
+def labelled_examples(
+    source: Source, num: int, image_size: int, channels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``num / classes`` examples of each class, in the split's order (the same
+    subset on every machine): float32 images in [-1, 1] and int32 labels."""
+    labels = np.fromiter(source.examples.map(lambda _, label: label).as_numpy_iterator(), np.int64)
+    classes = np.unique(labels)
+    per_class = num // len(classes)
+    if per_class < 1 or num % len(classes):
+        raise DataError(
+            f"data.labelled={num} must be a positive multiple of the {len(classes)} classes"
+        )
+    chosen = np.sort(np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in classes]))
+    if len(chosen) < num:
+        raise DataError(f"{source.description} has fewer than {per_class} images of some class")
+    images = _decoded(source, chosen, image_size, channels)
+    return images, labels[chosen].astype(np.int32)
+
+
+def load_split(
+    config: DataConfig, split: str, image_size: int, channels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every example of ``split`` in order, at the model's format: images and int32 labels (a
+    held-out set to measure a classifier on)."""
+    source = open_source(dataclasses.replace(config, split=split), channels)
+    ds = source.examples.map(
+        lambda image, label: (_to_model_format(source.decode(image), image_size, channels), label),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    images, labels = [], []
+    for x, y in ds.batch(1000).as_numpy_iterator():
+        images.append(x)
+        labels.append(y)
+    return np.concatenate(images), np.concatenate(labels).astype(np.int32)
+
+
+def _decoded(source: Source, indices: np.ndarray, image_size: int, channels: int) -> np.ndarray:
+    wanted = tf.constant(indices, tf.int64)
+    ds = source.examples.enumerate().filter(lambda i, _: tf.reduce_any(tf.equal(i, wanted)))
+    ds = ds.map(lambda _, ex: _to_model_format(source.decode(ex[0]), image_size, channels))
+    return np.stack(list(ds.as_numpy_iterator()))
+
+
+def split_slice(split: str) -> tuple[str, slice]:
+    """``"test[100:200]"`` -> ("test", slice(100, 200)); a plain name takes the whole split."""
+    match = re.fullmatch(r"(\w+)(?:\[(-?\d*):(-?\d*)\])?", split.strip())
+    if not match:
+        raise DataError(
+            f"data.split={split!r} is not a split name or a slice like test[:8000] or test[8000:]"
+        )
+    name, start, stop = match.groups()
+    return name, slice(int(start) if start else None, int(stop) if stop else None)
 
 
 def open_source(config: DataConfig, channels: int, seed: int = 0) -> Source:
@@ -102,7 +180,7 @@ def open_source(config: DataConfig, channels: int, seed: int = 0) -> Source:
                 f"data.source=vendored has only mnist, not {config.dataset!r}; use source=tfds "
                 "or source=folder"
             )
-        return _vendored_mnist_source("data.source=vendored")
+        return _vendored_mnist_source("data.source=vendored", config.split)
     builder = _tfds_builder(config)
     if _is_prepared(builder):
         return _tfds_source(builder, config, channels, seed, "prepared TFDS copy")
@@ -112,7 +190,7 @@ def open_source(config: DataConfig, channels: int, seed: int = 0) -> Source:
         builder.download_and_prepare()
         return _tfds_source(builder, config, channels, seed, "downloaded by TFDS")
     if config.source == "auto" and config.dataset == "mnist":
-        return _vendored_mnist_source(f"TFDS copy not prepared and {why}")
+        return _vendored_mnist_source(f"TFDS copy not prepared and {why}", config.split)
     raise DataError(
         f"dataset {config.dataset!r} is not prepared in {builder.data_dir_root} and {why}; "
         f"prepare it on a machine with internet (`tfds build {config.dataset}`), copy "
@@ -149,13 +227,22 @@ def load_vendored_mnist() -> tuple[np.ndarray, np.ndarray]:
     return images.reshape(-1, 28, 28), labels
 
 
-def _vendored_mnist_source(why: str) -> Source:
+def _vendored_mnist_source(why: str, split: str = "train") -> Source:
+    """The vendored MNIST test set; ``split`` slices it (``test[:8000]``); ``train`` and
+    ``test`` both name the whole of it, since it is the only split shipped."""
     images, labels = load_vendored_mnist()
+    name, part = split_slice(split)
+    if name not in ("train", "test"):
+        raise DataError(f"the vendored MNIST has the split 'test' only (sliceable), not {name!r}")
+    images, labels = images[part], labels[part]
+    if not len(images):
+        raise DataError(f"data.split={split!r} selects no image of the vendored MNIST (10000)")
     examples = tf.data.Dataset.from_tensor_slices((images[..., None], labels.astype(np.int32)))
+    what = "the MNIST test set" + (f" [{split.split('[', 1)[1]}" if "[" in split else "")
     return Source(
         examples=examples,
         decode=lambda image: image,
-        description=f"mnist: the MNIST test set vendored in ganzoo, {len(images)} images ({why})",
+        description=f"mnist: {what} vendored in ganzoo, {len(images)} images ({why})",
         size=len(images),
     )
 

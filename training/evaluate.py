@@ -73,6 +73,22 @@ def class_balance(probabilities: np.ndarray) -> dict:
     return {"class_shares": shares.round(4).tolist(), "class_entropy": entropy}
 
 
+def classifier_accuracy(path: Path, config) -> float:
+    """Accuracy of the classifier saved at ``path`` on the run's held-out ``eval.split``."""
+    import keras
+
+    import zoo  # noqa: F401  (registers the custom layers the classifier uses)
+    from training.data import load_split
+
+    classifier = keras.saving.load_model(path, compile=False)
+    m = config.model
+    images, labels = load_split(config.data, config.eval.split, m.image_size, m.channels)
+    logits = np.concatenate(
+        [np.asarray(classifier(images[i : i + 1000])) for i in range(0, len(images), 1000)]
+    )
+    return float(np.mean(np.argmax(logits, axis=1) == labels))
+
+
 def code_purity(codes: np.ndarray, predicted: np.ndarray, classes: int) -> float:
     """Share of samples whose predicted class is the most frequent one among the samples of
     their code value: 1.0 when each code value makes a single class (InfoGAN's categorical
@@ -151,6 +167,9 @@ def evaluate_run(
         else:
             # conditional: how often the extractor's classifier sees the class asked for
             result["class_accuracy"] = float(np.mean(predicted == labels))
+    if (run_dir / "classifier.keras").is_file():  # a semi-supervised run's classifier
+        result["classifier_accuracy"] = classifier_accuracy(run_dir / "classifier.keras", config)
+        result["classifier_split"] = config.eval.split
     result["seconds"] = round(time.perf_counter() - start, 1)
     state = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
     result["step"] = int(state.model_checkpoint_path.rsplit("-", 1)[1]) if state else None
@@ -220,6 +239,11 @@ def summary(result: dict) -> str:
         parts.append(
             f"class accuracy {x} {result['class_accuracy']:.3f} (samples classified "
             "as the class they were generated for)"
+        )
+    if "classifier_accuracy" in result:
+        parts.append(
+            f"classifier accuracy {result['classifier_accuracy']:.4f} on held-out "
+            f"{result['classifier_split']} (the run's classifier.keras)"
         )
     if "code_purity" in result:
         parts.append(

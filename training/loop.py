@@ -15,8 +15,9 @@ Run folder (``runs/<family>-<timestamp>/`` or ``--run-dir``)::
     samples/           step_NNNNNN.png grids from a fixed latent batch
     generator.keras    the generator to ship (EMA weights when kept), rewritten atomically at
                        every checkpoint
-    with eval.every:   checkpoints/best/, generator_best.keras and best.json (step, metric,
-                       value) of the lowest eval.metric so far
+    classifier.keras   semi-supervised families: the discriminator's classifier, likewise
+    with eval.every:   checkpoints/best/, generator_best.keras (and classifier_best.keras) and
+                       best.json (step, metric, value) of the best eval.metric so far
 """
 
 from __future__ import annotations
@@ -95,6 +96,12 @@ def build_session(config: ExperimentConfig) -> Session:
             continuous_weight=train.continuous_weight,
             seed=config.runtime.seed,
         )
+        if trainer.semi_supervised != bool(config.data.labelled):
+            raise RunError(
+                f"{config.family} needs data.labelled (the number of labelled examples)"
+                if trainer.semi_supervised
+                else f"data.labelled is for semi-supervised families (sgan), not {config.family}"
+            )
         trainer.compile(
             d_optimizer=_optimizer(train, train.d_lr), g_optimizer=_optimizer(train, train.g_lr)
         )
@@ -148,8 +155,10 @@ def open_run(run_dir: str | Path) -> tuple[Session, int]:
 def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -> RunResult:
     """Trains ``config`` into ``run_dir`` (continuing its last checkpoint when ``resume``)."""
     run_dir = Path(run_dir)
-    _prepare_run_dir(run_dir, config, resume)
+    # Everything that can reject the config (networks, data) comes before the run folder is
+    # written: a bad config leaves nothing behind.
     session = build_session(config)
+    _check_run_dir(run_dir, resume)
     strategy, trainer, train_cfg = session.strategy, session.trainer, config.train
 
     manager = tf.train.CheckpointManager(
@@ -170,6 +179,8 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
         seed=config.runtime.seed,
         skip=start * batches_per_step * config.data.batch_size,
     )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save(config, run_dir / "config.yaml")
     print(f"data: {description}", flush=True)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
 
@@ -212,7 +223,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
 
     def checkpoint(step: int) -> None:
         manager.save(checkpoint_number=step)
-        save_generator(trainer.sampler, run_dir / "generator.keras")
+        save_models(trainer, run_dir)
 
     step, logs = start, {}
     for c in callbacks:
@@ -246,7 +257,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
     for c in callbacks:
         c.on_train_end(step)
     if not interrupted:
-        save_generator(trainer.sampler, run_dir / "generator.keras")  # also after a no-op resume
+        save_models(trainer, run_dir)  # also after a no-op resume
         elapsed = time.perf_counter() - started
         print(
             f"done: {step} steps in {elapsed:.0f}s; generator: {run_dir / 'generator.keras'}",
@@ -272,11 +283,41 @@ def _sample_fn(trainer: GANTrainer, labels: np.ndarray | None = None):
 
 
 def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, writer):
-    """The Evaluation callback, with real features computed once and the best kept on disk."""
+    """The evaluation callback of ``eval.metric``, with the best kept on disk: the held-out
+    accuracy of a semi-supervised classifier, or FID/KID with real features computed once."""
     from training.evaluate import real_images
     from training.features import default_extractor, get_extractor
 
     ev, trainer = config.eval, session.trainer
+    higher_is_better = ev.metric == "accuracy"
+    best_manager = tf.train.CheckpointManager(
+        session.checkpoint, run_dir / "checkpoints" / "best", max_to_keep=1, checkpoint_name="ckpt"
+    )
+    best_file = run_dir / "best.json"
+    best = -math.inf if higher_is_better else math.inf
+    if best_file.is_file():
+        best = json.loads(best_file.read_text())["value"]
+    name = ev.split if higher_is_better else None
+
+    def on_best(step: int, value: float) -> None:
+        best_manager.save(checkpoint_number=step)
+        save_models(trainer, run_dir, suffix="_best")
+        record = {"step": step, "metric": ev.metric, "value": value}
+        record["split" if higher_is_better else "extractor"] = name
+        tmp = best_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record) + "\n")
+        os.replace(tmp, best_file)
+
+    if higher_is_better:
+        from training.data import load_split
+
+        images, labels = load_split(
+            config.data, ev.split, config.model.image_size, config.model.channels
+        )
+        return cb.HeldOutAccuracy(
+            trainer.classifier, images, labels, ev.split, writer, ev.every, on_best, best
+        )
+
     name = default_extractor(config.data.dataset) if ev.extractor == "auto" else ev.extractor
     extractor = get_extractor(name, ev.weights)
     real_features, _ = extractor(real_images(config, ev.num_samples, config.runtime.seed + 1))
@@ -285,22 +326,6 @@ def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, write
         .standard_normal((ev.num_samples, config.model.latent_dim))
         .astype(np.float32)
     )
-    best_manager = tf.train.CheckpointManager(
-        session.checkpoint, run_dir / "checkpoints" / "best", max_to_keep=1, checkpoint_name="ckpt"
-    )
-    best_file = run_dir / "best.json"
-    best = json.loads(best_file.read_text())["value"] if best_file.is_file() else math.inf
-
-    def on_best(step: int, value: float) -> None:
-        best_manager.save(checkpoint_number=step)
-        save_generator(trainer.sampler, run_dir / "generator_best.keras")
-        tmp = best_file.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"step": step, "metric": ev.metric, "extractor": name, "value": value})
-            + "\n"
-        )
-        os.replace(tmp, best_file)
-
     return cb.Evaluation(
         _sample_fn(trainer),
         z,
@@ -314,10 +339,18 @@ def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, write
     )
 
 
-def save_generator(generator: keras.Model, path: Path) -> None:
-    """Writes ``generator`` to ``path`` atomically (a temporary file, then a rename)."""
+def save_models(trainer: GANTrainer, run_dir: Path, suffix: str = "") -> None:
+    """Writes what the run ships: ``generator{suffix}.keras`` and, for a semi-supervised
+    family, ``classifier{suffix}.keras``."""
+    save_model(trainer.sampler, run_dir / f"generator{suffix}.keras")
+    if trainer.semi_supervised:
+        save_model(trainer.classifier, run_dir / f"classifier{suffix}.keras")
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Writes ``model`` to ``path`` atomically (a temporary file, then a rename)."""
     tmp = path.with_name(f".{path.stem}.tmp.keras")
-    generator.save(tmp)
+    model.save(tmp)
     os.replace(tmp, path)
 
 
@@ -325,7 +358,7 @@ def _ckpt_path(manager: tf.train.CheckpointManager, step: int) -> str:
     return os.path.join(manager.directory, f"ckpt-{step}")
 
 
-def _prepare_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> None:
+def _check_run_dir(run_dir: Path, resume: bool) -> None:
     if resume:
         if not (run_dir / "config.yaml").is_file():
             raise RunError(f"{run_dir} is not a run folder (no config.yaml); cannot resume it")
@@ -334,8 +367,6 @@ def _prepare_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> N
             f"run folder {run_dir} already exists; pass --resume to continue it or choose "
             "another --run-dir"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save(config, run_dir / "config.yaml")
 
 
 class _StopRequest:

@@ -23,7 +23,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.losses import LossPair, gradient_penalty, reduce_loss
+from zoo.losses import (
+    LossPair,
+    feature_matching,
+    gradient_penalty,
+    reduce_loss,
+    semi_supervised_logit,
+)
 
 
 class GANTrainer(keras.Model):
@@ -137,6 +143,15 @@ class GANTrainer(keras.Model):
         return any(name == "label" for name, _ in self._g_inputs)
 
     @property
+    def classifier(self) -> keras.Model:
+        """A semi-supervised discriminator's classifier: image -> class logits, sharing its
+        weights (what an SGAN run ships besides the generator)."""
+        if not self.semi_supervised:
+            raise AttributeError("only a semi-supervised discriminator has a classifier")
+        d = self.discriminator
+        return keras.Model(d.inputs[0], d.get_layer("class_logits").output, name="classifier")
+
+    @property
     def step(self) -> tf.Variable:
         """Generator updates done so far."""
         return self.g_optimizer.iterations
@@ -178,10 +193,6 @@ class GANTrainer(keras.Model):
             for name, shape in self._g_inputs
         }
 
-    def noise(self, batch_size: tf.Tensor, stream: int) -> tf.Tensor:
-        """This replica's share of a global batch of ``z`` for draw ``stream`` of this step."""
-        return self._draw(tf.random.stateless_normal, [self.latent_dim], batch_size, stream, 0)
-
     def _draw(self, sampler, shape, batch_size, stream: int, salt: int) -> tf.Tensor:
         """Every replica draws the same global batch (same seed) and keeps its own rows, so a
         draw does not depend on the number of replicas."""
@@ -203,8 +214,8 @@ class GANTrainer(keras.Model):
         args = [feeds[name] for name in self._d_inputs]
         out = self.discriminator(args if len(args) > 1 else args[0], training=training)
         out = dict(zip(self._d_outputs, out if len(self._d_outputs) > 1 else [out], strict=True))
-        if self.semi_supervised:  # D(x) = Z(x) / (Z(x) + 1) with Z = sum_k exp(l_k)
-            out["adversarial"] = tf.reduce_logsumexp(out["class_logits"], -1, keepdims=True)
+        if self.semi_supervised:
+            out["adversarial"] = semi_supervised_logit(out["class_logits"])
         else:
             out["adversarial"] = out["logits"]
         return out
@@ -234,7 +245,8 @@ class GANTrainer(keras.Model):
             raise ValueError(f"train_step needs {self.d_steps} batches, got {len(batches)}")
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         threshold = self.loss_pair.threshold
-        names = ["d_loss", "d_real_acc", "d_fake_acc", "gp", "d_aux_acc", "info", "d_sup_loss"]
+        names = ["d_loss", "d_real_acc", "d_fake_acc", "gp", "d_aux_acc", "info"]
+        names += ["d_sup_loss", "d_sup_acc"]
         sums = dict.fromkeys(names, 0.0)
         d_labels = "label" in self._d_inputs or (
             "class_logits" in self._d_outputs and not self.semi_supervised
@@ -272,7 +284,7 @@ class GANTrainer(keras.Model):
                     sums["d_sup_loss"] += sup
                     predicted = tf.argmax(labelled, axis=-1, output_type=tf.int32)
                     correct = predicted == batch["labelled_label"]
-                    sums["d_aux_acc"] += _accuracy(correct, global_batch)
+                    sums["d_sup_acc"] += _accuracy(correct, global_batch)
                 if self.gp_weight:
                     weights_shape = [1] * (len(real.shape) - 1)
                     eps = self._draw(tf.random.stateless_uniform, weights_shape, local, i, 1)
@@ -313,7 +325,7 @@ class GANTrainer(keras.Model):
             fake = self._g(fake_in)
             fake_out = self._d(fake, fake_labels)
             if self.semi_supervised:
-                g_loss = _feature_matching(real_features, fake_out["features"], global_batch)
+                g_loss = feature_matching(real_features, fake_out["features"], global_batch)
             else:
                 g_loss = reduce_loss(self.loss_pair.g_loss(fake_out["adversarial"]), global_batch)
             total = g_loss
@@ -339,12 +351,13 @@ class GANTrainer(keras.Model):
             logs["d_fake_acc"] = sums["d_fake_acc"] / self.d_steps
         if self.gp_weight:
             logs["gp"] = sums["gp"] / self.d_steps
-        if "class_logits" in self._d_outputs:
+        if "class_logits" in self._d_outputs and not self.semi_supervised:
             logs["d_aux_acc"] = sums["d_aux_acc"] / self.d_steps
         if self._has_info_head():
             logs["info"] = sums["info"] / self.d_steps
         if self.semi_supervised:
             logs["d_sup_loss"] = sums["d_sup_loss"] / self.d_steps
+            logs["d_sup_acc"] = sums["d_sup_acc"] / self.d_steps
         return logs
 
     def _update_ema(self):
@@ -354,29 +367,6 @@ class GANTrainer(keras.Model):
                 ema.assign(decay * ema + (1.0 - decay) * var)
             else:  # batch-norm statistics are copied, not averaged
                 ema.assign(var)
-
-
-def _feature_matching(real: tf.Tensor, fake: tf.Tensor, global_batch) -> tf.Tensor:
-    """Salimans et al.'s feature matching, ||E f(real) - E f(fake)||^2 over the global batch.
-
-    The squared norm of a batch mean does not split into per-example terms, so the means are
-    all-reduced over the replicas and the loss is written as a surrogate whose gradient with
-    respect to each fake's features is the true one, 2 (m_fake - m_real) / global_batch; its
-    value is this replica's share of the true loss (summing over replicas gives it)."""
-    ctx = tf.distribute.get_replica_context()
-
-    def global_mean(x):
-        local = tf.reduce_sum(tf.cast(x, tf.float32), axis=0) / tf.cast(global_batch, tf.float32)
-        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
-
-    m_real = tf.stop_gradient(global_mean(real))
-    m_fake = tf.stop_gradient(global_mean(fake))
-    local_share = tf.reduce_sum(tf.cast(fake, tf.float32), axis=0) / tf.cast(
-        global_batch, tf.float32
-    )
-    surrogate = tf.reduce_sum(2.0 * (m_fake - m_real) * local_share)
-    value = tf.reduce_sum(tf.square(m_fake - m_real)) / ctx.num_replicas_in_sync
-    return surrogate - tf.stop_gradient(surrogate) + value
 
 
 def _accuracy(correct: tf.Tensor, global_batch: tf.Tensor) -> tf.Tensor:

@@ -10,6 +10,7 @@ from zoo import (  # noqa: F401  (registers)
     gan,
     infogan,
     lsgan,
+    sgan,
     sngan,
     wgan,
     wgan_gp,

@@ -126,3 +126,33 @@ def get_loss(name: str) -> LossPair:
 
 def list_losses() -> list[str]:
     return sorted(_LOSSES)
+
+
+def semi_supervised_logit(class_logits: tf.Tensor) -> tf.Tensor:
+    """The real-vs-fake logit of a K-class classifier used as a (K+1)-class discriminator with
+    the fake class's logit fixed at 0 (Salimans et al. 2016, sec. 5): D(x) = Z / (Z + 1) with
+    Z = sum_k exp(l_k), so logit D(x) = logsumexp_k l_k. [B, K] -> [B, 1]."""
+    return tf.reduce_logsumexp(tf.cast(class_logits, tf.float32), axis=-1, keepdims=True)
+
+
+def feature_matching(real: tf.Tensor, fake: tf.Tensor, global_batch) -> tf.Tensor:
+    """Salimans et al.'s feature matching, ||E f(real) - E f(fake)||^2 over the global batch.
+
+    The squared norm of a batch mean does not split into per-example terms, so the means are
+    all-reduced over the replicas and the loss is written as a surrogate whose gradient with
+    respect to each fake's features is the true one, 2 (m_fake - m_real) / global_batch; its
+    value is this replica's share of the true loss (summing over replicas gives it)."""
+    ctx = tf.distribute.get_replica_context()
+
+    def global_mean(x):
+        local = tf.reduce_sum(tf.cast(x, tf.float32), axis=0) / tf.cast(global_batch, tf.float32)
+        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+    m_real = tf.stop_gradient(global_mean(real))
+    m_fake = tf.stop_gradient(global_mean(fake))
+    local_share = tf.reduce_sum(tf.cast(fake, tf.float32), axis=0) / tf.cast(
+        global_batch, tf.float32
+    )
+    surrogate = tf.reduce_sum(2.0 * (m_fake - m_real) * local_share)
+    value = tf.reduce_sum(tf.square(m_fake - m_real)) / ctx.num_replicas_in_sync
+    return surrogate - tf.stop_gradient(surrogate) + value
