@@ -87,8 +87,12 @@ def test_shapes_and_output_range(family):
     assert outputs[0].shape == (3, 1 if first == "logits" else classes), first
     assert first in ("logits", "class_logits")
     assert all(np.isfinite(np.asarray(o)).all() for o in outputs)
-    if len(outputs) == 2:  # an auxiliary classifier
-        assert outputs[1].shape == (3, classes)
+    heads = dict(zip(nets.discriminator.output_names, outputs, strict=True))
+    for name in ("class_logits", "code_logits"):  # ACGAN's classifier, InfoGAN's Q
+        if name in heads:
+            assert heads[name].shape == (3, classes)
+    if "code" in heads:
+        assert heads["code"].shape == (3, m.num_codes)
 
 
 def test_generator_config_round_trip(family):

@@ -50,11 +50,14 @@ def build_generator(config: GANConfig, name: str = "generator") -> keras.Model:
     for i, width in enumerate((config.units, 2 * config.units, 4 * config.units)):
         x = layers.Dense(width, name=f"hidden{i}")(x)
         x = layers.LeakyReLU(0.2, name=f"hidden{i}_lrelu")(x)
-    pixels = config.image_size * config.image_size * config.channels
-    x = layers.Dense(pixels, name="to_pixels")(x)
+    return keras.Model(z, to_image(x, config.image_size, config.channels), name=name)
+
+
+def to_image(x, image_size: int, channels: int):
+    """An MLP generator's output: a dense layer of every pixel, tanh, reshaped to an image."""
+    x = layers.Dense(image_size * image_size * channels, name="to_pixels")(x)
     x = layers.Activation("tanh", dtype="float32", name="tanh")(x)
-    image = layers.Reshape((config.image_size, config.image_size, config.channels), name="image")(x)
-    return keras.Model(z, image, name=name)
+    return layers.Reshape((image_size, image_size, channels), name="image")(x)
 
 
 def build_discriminator(config: GANConfig, name: str = "discriminator") -> keras.Model:

@@ -26,6 +26,7 @@ from typing import Literal
 import keras
 from keras import layers
 
+from zoo.gan import to_image
 from zoo.layers import WeightNormDense
 from zoo.registry import Family, Networks, register_family
 
@@ -80,11 +81,7 @@ def build_generator(config: SGANConfig, name: str = "generator") -> keras.Model:
         if config.g_norm == "batch":
             x = layers.BatchNormalization(name=f"hidden{i}_bn")(x)
         x = layers.Activation("softplus", name=f"hidden{i}_softplus")(x)
-    pixels = config.image_size * config.image_size * config.channels
-    x = layers.Dense(pixels, name="to_pixels")(x)
-    x = layers.Activation("tanh", dtype="float32", name="tanh")(x)
-    image = layers.Reshape((config.image_size, config.image_size, config.channels), name="image")(x)
-    return keras.Model(z, image, name=name)
+    return keras.Model(z, to_image(x, config.image_size, config.channels), name=name)
 
 
 def build_discriminator(config: SGANConfig, name: str = "discriminator") -> keras.Model:
