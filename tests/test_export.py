@@ -134,6 +134,31 @@ def test_parity_beyond_tolerance_fails_and_keeps_the_previous_export(
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
 
 
+def test_a_runtime_that_fails_on_the_inputs_is_a_one_line_error(tiny_run, tmp_path, monkeypatch):
+    """A model can load and still fail when run (a shape its kernels cannot prepare): that is an
+    ExportError naming the artifact, and the previous export stays."""
+    from export import formats
+
+    out = tmp_path / "exp"
+    export_run(tiny_run, out, _only(("onnx",)))
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+
+    def failing(artifact, threads=None):
+        def run(feeds):
+            raise RuntimeError("Node number 21 (CONCATENATION) failed to prepare.\nmore detail")
+
+        return run
+
+    monkeypatch.setattr(formats, "runner", failing)
+    with pytest.raises(ExportError) as err:
+        export_run(tiny_run, out, _only(("onnx",)))
+    assert str(err.value) == (
+        "the onnx export fails when run in its runtime: "
+        "Node number 21 (CONCATENATION) failed to prepare."
+    )
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
 @keras.saving.register_keras_serializable(package="ganzoo_tests")
 class BesselLayer(keras.layers.Layer):
     """An op that TFLite's builtins lack and onnxruntime cannot run."""
