@@ -138,6 +138,48 @@ def test_image_folder_errors(tmp_path):
         )
 
 
+def test_corrupt_images_are_skipped_with_a_warning_and_counted(tmp_path, caplog):
+    for i in range(4):
+        _write(tmp_path / "good" / f"{i}.png", (16, 16), value=255)
+    _write(tmp_path / "good" / "cut.png", (16, 16))
+    whole = (tmp_path / "good" / "cut.png").read_bytes()
+    (tmp_path / "good" / "cut.png").write_bytes(whole[: len(whole) // 2])  # truncated file
+    (tmp_path / "good" / "text.jpg").write_text("not a jpeg")  # garbage with an image name
+    config = DataConfig(source="folder", path=str(tmp_path), batch_size=4, shuffle_buffer=1)
+    with caplog.at_level("WARNING", logger="training.data"):
+        ds, description = data.make_dataset(config, 16, 3, seed=0)
+        batches = list(ds.take(3))  # more than one epoch: the stream never hits a bad file
+    assert "4 images in 1 classes (2 undecodable skipped)" in description
+    warning = " ".join(r.getMessage() for r in caplog.records)
+    assert "skipped 2 of 6 images" in warning
+    assert "cut.png" in warning and "text.jpg" in warning
+    for batch in batches:
+        np.testing.assert_allclose(batch["image"], 1.0, atol=1e-5)  # only the good ones
+
+
+def test_folder_of_only_corrupt_images_is_an_error(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"\x89PNG garbage")
+    with pytest.raises(data.DataError, match="none of its 1 images can be decoded"):
+        data.make_dataset(DataConfig(source="folder", path=str(tmp_path)), 16, 3, seed=0)
+
+
+def test_mixed_sizes_are_resized_or_rejected_by_config(tmp_path):
+    for i in range(3):
+        _write(tmp_path / f"{i}.png", (32, 32), value=255)
+    _write(tmp_path / "big.png", (64, 48), value=255)
+    resize = DataConfig(source="folder", path=str(tmp_path), batch_size=4, shuffle_buffer=1)
+    batch, description = _batch(resize, 16, 3)
+    assert "2 sizes resized" in description and batch["image"].shape == (4, 16, 16, 3)
+    reject = DataConfig(
+        source="folder", path=str(tmp_path), batch_size=4, mixed_sizes="reject"
+    )
+    with pytest.raises(data.DataError) as err:
+        data.make_dataset(reject, 16, 3, seed=0)
+    message = str(err.value)
+    assert "mixes image sizes (32x32, 64x48" in message and "big.png is 64x48" in message
+    assert "data.mixed_sizes=resize" in message and "\n" not in message
+
+
 def test_vendored_splits_slice_like_tfds():
     images, labels = data.load_vendored_mnist()
     x, y = data.load_split(DataConfig(source="vendored"), "test[9990:]", 28, 1)

@@ -173,7 +173,7 @@ def split_slice(split: str) -> tuple[str, slice]:
 def open_source(config: DataConfig, channels: int, seed: int = 0) -> Source:
     """The examples that ``config`` names, choosing the source when ``source`` is ``auto``."""
     if config.source == "folder":
-        return _folder_source(Path(config.path), channels)
+        return _folder_source(Path(config.path), channels, config.mixed_sizes)
     if config.source == "vendored":
         if config.dataset != "mnist":
             raise DataError(
@@ -305,16 +305,38 @@ def _first_line(err: Exception) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def _folder_source(root: Path, channels: int) -> Source:
+def _folder_source(root: Path, channels: int, mixed_sizes: str = "resize") -> Source:
     if not root.is_dir():
         raise DataError(f"data.path {root} is not a folder")
-    paths = sorted(
+    found = sorted(
         p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
     )
-    if not paths:
+    if not found:
         raise DataError(
             f"data.path {root} holds no images ({', '.join(IMAGE_EXTENSIONS)}, searched "
             "recursively)"
+        )
+    paths, sizes, skipped = check_images(found)
+    if skipped:
+        shown = "; ".join(f"{p.relative_to(root)} ({why})" for p, why in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        log.warning(
+            "data: skipped %d of %d images that cannot be decoded: %s%s",
+            len(skipped),
+            len(found),
+            shown,
+            more,
+        )
+    if not paths:
+        raise DataError(f"data.path {root}: none of its {len(found)} images can be decoded")
+    distinct = sorted(set(sizes.values()), key=lambda wh: -list(sizes.values()).count(wh))
+    if len(distinct) > 1 and mixed_sizes == "reject":
+        odd = next(p for p in paths if sizes[p] != distinct[0])
+        raise DataError(
+            f"data.path {root} mixes image sizes ({', '.join(f'{w}x{h}' for w, h in distinct[:4])}"
+            f"{', ...' if len(distinct) > 4 else ''}; e.g. {odd.relative_to(root)} is "
+            f"{sizes[odd][0]}x{sizes[odd][1]}) and data.mixed_sizes=reject; set "
+            "data.mixed_sizes=resize to center-crop and resize each image"
         )
     classes = sorted({p.relative_to(root).parts[0] for p in paths if p.parent != root})
     index = {name: i for i, name in enumerate(classes)}
@@ -327,9 +349,29 @@ def _folder_source(root: Path, channels: int) -> Source:
         decode=lambda path: tf.io.decode_image(
             tf.io.read_file(path), channels, expand_animations=False
         ),
-        description=f"image folder {root}, {len(paths)} images in {max(len(classes), 1)} classes",
+        description=f"image folder {root}, {len(paths)} images in {max(len(classes), 1)} classes"
+        + (f" ({len(skipped)} undecodable skipped)" if skipped else "")
+        + (f", {len(distinct)} sizes resized" if len(distinct) > 1 else ""),
         size=len(paths),
     )
+
+
+def check_images(paths: list[Path]) -> tuple[list[Path], dict[Path, tuple[int, int]], list]:
+    """Decodes every image once: (the readable paths, their (width, height), and the
+    unreadable ones with why), so that a corrupt file is skipped up front, not a crash hours
+    into a run."""
+    from PIL import Image, UnidentifiedImageError
+
+    good, sizes, bad = [], {}, []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.load()
+                sizes[path] = image.size
+            good.append(path)
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
+            bad.append((path, _first_line(err)))
+    return good, sizes, bad
 
 
 def _to_model_format(image: tf.Tensor, size: int, channels: int) -> tf.Tensor:
