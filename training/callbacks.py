@@ -26,16 +26,19 @@ class Callback:
 
 
 class ScalarLogger(Callback):
-    """Writes the mean of each log value over ``every`` steps, learning rates and steps/s."""
+    """Writes the mean of each log value over ``every`` steps, learning rates (numbers or the
+    optimizers' variables, which a rollback lowers) and steps/s."""
 
-    def __init__(self, writer, every: int, learning_rates: dict[str, float]):
+    def __init__(self, writer, every: int, learning_rates: dict):
         self.writer, self.every, self.learning_rates = writer, every, learning_rates
         self._sums: dict[str, float] = {}
         self._count = 0
         self._since = time.perf_counter()
+        self._since_step = 0
 
     def on_train_begin(self, step):
         self._since = time.perf_counter()
+        self._since_step = step
 
     def on_step_end(self, step, logs):
         for key, value in logs.items():
@@ -55,9 +58,10 @@ class ScalarLogger(Callback):
             for key, total in self._sums.items():
                 tf.summary.scalar(key, total / self._count)
             for key, lr in self.learning_rates.items():
-                tf.summary.scalar(f"lr/{key}", lr)
-            tf.summary.scalar("steps_per_sec", self._count / max(elapsed, 1e-9))
+                tf.summary.scalar(f"lr/{key}", float(keras.ops.convert_to_numpy(lr)))
+            tf.summary.scalar("steps_per_sec", (step - self._since_step) / max(elapsed, 1e-9))
         self._sums, self._count, self._since = {}, 0, time.perf_counter()
+        self._since_step = step
 
 
 class SampleGrid(Callback):
@@ -127,7 +131,8 @@ class Evaluation(Callback):
             if len(balance["class_shares"]) <= 20:
                 for k, share in enumerate(balance["class_shares"]):
                     tf.summary.scalar(f"eval/class_share/{k}", share)
-        improved = values[self.metric] < self.best
+        # A non-finite value is never the best (NaN compares false, but say so).
+        improved = math.isfinite(values[self.metric]) and values[self.metric] < self.best
         if improved:
             self.best = values[self.metric]
             self.on_best(step, self.best)
@@ -162,6 +167,8 @@ class HeldOutAccuracy(Callback):
             ]
         )
         accuracy = float(np.mean(np.argmax(logits, axis=1) == self.labels))
+        if not np.all(np.isfinite(logits)):
+            accuracy = math.nan  # never the best
         with self.writer.as_default(step=step):
             tf.summary.scalar("eval/accuracy", accuracy)
         improved = accuracy > self.best

@@ -48,6 +48,9 @@ class DataConfig:
         shuffle_buffer: examples in the shuffle buffer.
         download_timeout: seconds to wait for the TFDS download host before treating the
             machine as offline.
+        mixed_sizes: image folders whose images differ in size: ``resize`` center-crops each
+            to a square and resizes it to the model's size; ``reject`` stops with the sizes
+            found (to catch a folder that mixes datasets).
     """
 
     dataset: str = "mnist"
@@ -59,6 +62,7 @@ class DataConfig:
     batch_size: int = 64
     shuffle_buffer: int = 10000
     download_timeout: float = 3.0
+    mixed_sizes: Literal["resize", "reject"] = "resize"
 
     def validate(self) -> None:
         _positive(self, "data", "batch_size", "shuffle_buffer", "download_timeout")
@@ -89,7 +93,13 @@ class TrainConfig:
         sample_every: steps between sample grids (TensorBoard and PNG).
         checkpoint_every: steps between checkpoints (one is always written at the end).
         keep_checkpoints: checkpoints to keep (``None``: keep all).
+        backup_every: steps between backups of the training state (``checkpoints/backup``,
+            only the newest is kept), what a killed process resumes from: 1 loses no
+            step, at the cost of a write per step.
         num_samples: images in a sample grid (a square number fills the grid).
+        on_nonfinite: a NaN or Inf loss or weight: ``stop`` the run, or ``rollback`` to the
+            newest good checkpoint and continue with the learning rates times
+            ``rollback_lr_factor``, at most ``max_rollbacks`` times.
     """
 
     steps: int = 2000
@@ -109,7 +119,11 @@ class TrainConfig:
     sample_every: int = 250
     checkpoint_every: int = 500
     keep_checkpoints: int | None = 5
+    backup_every: int | None = 100
     num_samples: int = 64
+    on_nonfinite: Literal["stop", "rollback"] = "stop"
+    rollback_lr_factor: float = 0.5
+    max_rollbacks: int = 3
 
     def validate(self) -> None:
         _positive(
@@ -134,6 +148,16 @@ class TrainConfig:
             raise ConfigError(f"train.clip_value must be positive or none, got {self.clip_value}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ConfigError(f"train.ema_decay must be in (0, 1) or none, got {self.ema_decay}")
+        if self.backup_every is not None and self.backup_every < 1:
+            raise ConfigError(
+                f"train.backup_every must be positive or none, got {self.backup_every}"
+            )
+        if not 0.0 < self.rollback_lr_factor < 1.0:
+            raise ConfigError(
+                f"train.rollback_lr_factor must be in (0, 1), got {self.rollback_lr_factor}"
+            )
+        if self.max_rollbacks < 0:
+            raise ConfigError(f"train.max_rollbacks must be 0 or more, got {self.max_rollbacks}")
         if self.keep_checkpoints is not None and self.keep_checkpoints < 1:
             raise ConfigError(
                 f"train.keep_checkpoints must be positive or none, got {self.keep_checkpoints}"
@@ -152,21 +176,38 @@ class RuntimeConfig:
     Args:
         strategy: ``auto`` (MirroredStrategy over all GPUs when there are several, one device
             otherwise), ``one_device``, ``mirrored`` (all GPUs, or all CPU devices when there is
-            no GPU), or ``multi_worker`` (MultiWorkerMirroredStrategy configured by TF_CONFIG).
+            no GPU), ``multi_worker`` (MultiWorkerMirroredStrategy configured by TF_CONFIG) or
+            ``tpu`` (TPUStrategy on the TPU named by ``tpu``).
         seed: seeds weights, noise and data order; the same seed gives the same run.
         devices: devices for ``mirrored`` (e.g. ``/gpu:0,/gpu:1``); ``None`` for all.
         virtual_cpus: split the host CPU into this many logical devices, to try distributed
             training on a machine without GPUs.
+        tpu: the TPU for ``strategy=tpu`` (a name or ``grpc://`` address; ``None``: the one
+            the environment names, as on a Cloud TPU VM).
+        mixed_precision: ``none`` (float32), ``mixed_float16`` (GPUs; with loss scaling),
+            ``mixed_bfloat16`` (TPUs, recent CPUs), or ``auto``: mixed_float16 on GPUs,
+            mixed_bfloat16 on TPUs and none on CPUs. Weights, losses and the networks' outputs
+            stay float32.
+        jit_compile: compile each replica's step with XLA; ``None`` (auto): on GPUs only (on
+            this project's CPU XLA made the DCGAN step slower; TPUs always compile).
+        steps_per_execution: training steps run in one ``tf.function`` call; more of them
+            hide the Python overhead of small models. Logging, samples, checkpoints and
+            evaluations still happen at their exact steps.
     """
 
-    strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = "auto"
+    strategy: Literal["auto", "one_device", "mirrored", "multi_worker", "tpu"] = "auto"
     seed: int = 0
     devices: list[str] | None = None
     virtual_cpus: int | None = None
+    tpu: str | None = None
+    mixed_precision: Literal["none", "auto", "mixed_float16", "mixed_bfloat16"] = "none"
+    jit_compile: bool | None = None
+    steps_per_execution: int = 1
 
     def validate(self) -> None:
         if self.virtual_cpus is not None and self.virtual_cpus < 1:
             raise ConfigError(f"runtime.virtual_cpus must be positive, got {self.virtual_cpus}")
+        _positive(self, "runtime", "steps_per_execution")
 
 
 @dataclasses.dataclass

@@ -9,7 +9,8 @@ Run folder (``runs/<family>-<timestamp>/`` or ``--run-dir``)::
 
     config.yaml        the resolved config; --resume reads it back
     checkpoints/       ckpt-<step>.{index,data-*}: G, D, EMA G, both optimizers (with their
-                       step counters, which are also the noise RNG state)
+                       step counters, which are also the noise RNG state); backup/: the newest
+                       state every train.backup_every steps (see training.checkpoints)
     logs/              TensorBoard events: d_loss, g_loss, d_real_acc, d_fake_acc, lr/*,
                        steps_per_sec, and "samples" image grids
     samples/           step_NNNNNN.png grids from a fixed latent batch
@@ -28,7 +29,9 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,9 +41,17 @@ import tensorflow as tf
 
 import zoo
 from training import callbacks as cb
+from training.checkpoints import (
+    CheckpointError,
+    CheckpointStore,
+    first_line,
+    float32_copy,
+    is_write_error,
+    save_model,
+)
 from training.config import ExperimentConfig, load, save
 from training.data import make_dataset
-from training.strategy import make_strategy
+from training.strategy import is_chief, make_strategy, mixed_precision_policy, use_jit
 from training.trainer import GANTrainer
 from zoo.losses import get_loss
 
@@ -67,6 +78,8 @@ class Session:
     strategy: tf.distribute.Strategy
     trainer: GANTrainer
     checkpoint: tf.train.Checkpoint
+    policy: str = "float32"  # the Keras dtype policy the networks compute in
+    jit: bool = False  # each replica's step is XLA-compiled
 
 
 def build_session(config: ExperimentConfig) -> Session:
@@ -79,23 +92,25 @@ def build_session(config: ExperimentConfig) -> Session:
         )
     family = zoo.get_family(config.family)
     train = config.train
+    policy = mixed_precision_policy(config.runtime, strategy)
     with strategy.scope():
         keras.utils.set_random_seed(config.runtime.seed)
-        nets = family.build(config.model)
-        trainer = GANTrainer(
-            nets.generator,
-            nets.discriminator,
-            loss=get_loss(train.loss or family.loss),
-            latent_dim=config.model.latent_dim,
-            d_steps=train.d_steps,
-            ema_decay=train.ema_decay,
-            gp_weight=train.gp_weight,
-            clip_value=train.clip_value,
-            num_classes=getattr(config.model, "num_classes", None),
-            info_weight=train.info_weight,
-            continuous_weight=train.continuous_weight,
-            seed=config.runtime.seed,
-        )
+        with _dtype_policy(policy):
+            nets = family.build(config.model)
+            trainer = GANTrainer(
+                nets.generator,
+                nets.discriminator,
+                loss=get_loss(train.loss or family.loss),
+                latent_dim=config.model.latent_dim,
+                d_steps=train.d_steps,
+                ema_decay=train.ema_decay,
+                gp_weight=train.gp_weight,
+                clip_value=train.clip_value,
+                num_classes=getattr(config.model, "num_classes", None),
+                info_weight=train.info_weight,
+                continuous_weight=train.continuous_weight,
+                seed=config.runtime.seed,
+            )
         if trainer.semi_supervised != bool(config.data.labelled):
             raise RunError(
                 f"{config.family} needs data.labelled (the number of labelled examples)"
@@ -103,7 +118,8 @@ def build_session(config: ExperimentConfig) -> Session:
                 else f"data.labelled is for semi-supervised families (sgan), not {config.family}"
             )
         trainer.compile(
-            d_optimizer=_optimizer(train, train.d_lr), g_optimizer=_optimizer(train, train.g_lr)
+            d_optimizer=_optimizer(train, train.d_lr, policy),
+            g_optimizer=_optimizer(train, train.g_lr, policy),
         )
         parts = dict(
             generator=trainer.generator,
@@ -114,32 +130,28 @@ def build_session(config: ExperimentConfig) -> Session:
         if trainer.generator_ema is not None:
             parts["generator_ema"] = trainer.generator_ema
         checkpoint = tf.train.Checkpoint(**parts)
-    return Session(config, strategy, trainer, checkpoint)
+    return Session(config, strategy, trainer, checkpoint, policy, use_jit(config.runtime, strategy))
 
 
-def _optimizer(train, learning_rate: float) -> keras.Optimizer:
+@contextlib.contextmanager
+def _dtype_policy(policy: str):
+    """Layers built inside get ``policy`` (Keras' global policy is restored afterwards)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _optimizer(train, learning_rate: float, policy: str = "float32") -> keras.Optimizer:
     if train.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate)
-    return keras.optimizers.Adam(learning_rate, train.beta_1, train.beta_2)
-
-
-def restore_latest(session: Session, manager: tf.train.CheckpointManager) -> int:
-    """Restores the newest readable checkpoint and returns its step (0 when there is none).
-
-    An unreadable newest checkpoint (a crash while it was written) is reported and skipped in
-    favour of the one before it, so a run folder can always resume.
-    """
-    for path in reversed(manager.checkpoints):
-        try:
-            session.checkpoint.read(path).assert_existing_objects_matched()
-        except Exception as err:  # noqa: BLE001 (TF raises many types for a damaged file)
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            log.warning("checkpoint %s is unreadable (%s); trying the one before", path, first)
-            continue
-        return int(session.trainer.step.numpy())
-    if manager.checkpoints:
-        raise RunError(f"no checkpoint in {manager.directory} can be read; the run cannot resume")
-    return 0
+        optimizer = keras.optimizers.RMSprop(learning_rate)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate, train.beta_1, train.beta_2)
+    if policy == "mixed_float16":  # float16 gradients underflow without loss scaling
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 def open_run(run_dir: str | Path) -> tuple[Session, int]:
@@ -148,26 +160,52 @@ def open_run(run_dir: str | Path) -> tuple[Session, int]:
     if not (run_dir / "config.yaml").is_file():
         raise RunError(f"{run_dir} is not a run folder (no config.yaml)")
     session = build_session(load(run_dir / "config.yaml"))
-    manager = tf.train.CheckpointManager(session.checkpoint, run_dir / "checkpoints", None)
-    return session, restore_latest(session, manager)
+    store = CheckpointStore(session.checkpoint, run_dir / "checkpoints", None)
+    return session, store.restore_latest(session.trainer.step)
+
+
+class Diverged(RuntimeError):
+    """A non-finite loss or weight."""
 
 
 def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -> RunResult:
-    """Trains ``config`` into ``run_dir`` (continuing its last checkpoint when ``resume``)."""
+    """Trains ``config`` into ``run_dir`` (continuing its last checkpoint when ``resume``).
+
+    In a multi-worker run every worker runs the same code (checkpoints and saved models read
+    variables collectively); the chief writes ``run_dir`` and the others write to a temporary
+    folder that is deleted at the end.
+    """
     run_dir = Path(run_dir)
     # Everything that can reject the config (networks, data) comes before the run folder is
     # written: a bad config leaves nothing behind.
     session = build_session(config)
-    _check_run_dir(run_dir, resume)
-    strategy, trainer, train_cfg = session.strategy, session.trainer, config.train
+    chief = is_chief(session.strategy)
+    if chief:
+        _check_run_dir(run_dir, resume)
+        out_dir = run_dir
+    else:
+        out_dir = Path(tempfile.mkdtemp(prefix="ganzoo-worker-"))
+        if resume and (run_dir / "best.json").is_file():  # the same best as the chief's
+            shutil.copy(run_dir / "best.json", out_dir / "best.json")
+    try:
+        return _train(session, run_dir, out_dir, resume)
+    except CheckpointError as err:
+        raise RunError(str(err)) from None
+    finally:
+        if not chief:
+            shutil.rmtree(out_dir, ignore_errors=True)
 
-    manager = tf.train.CheckpointManager(
+
+def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunResult:
+    config = session.config
+    trainer, train_cfg = session.trainer, config.train
+    store = CheckpointStore(
         session.checkpoint,
-        run_dir / "checkpoints",
-        max_to_keep=train_cfg.keep_checkpoints,
-        checkpoint_name="ckpt",
+        out_dir / "checkpoints",
+        train_cfg.keep_checkpoints,
+        read_directory=run_dir / "checkpoints",
     )
-    start = restore_latest(session, manager) if resume else 0
+    start = store.restore_latest(trainer.step) if resume else 0
     if resume:
         print(f"resuming {run_dir} at step {start}/{train_cfg.steps}", flush=True)
 
@@ -179,20 +217,25 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
         seed=config.runtime.seed,
         skip=start * batches_per_step * config.data.batch_size,
     )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save(config, run_dir / "config.yaml")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save(config, out_dir / "config.yaml")
+        (out_dir / "checkpoints").mkdir(exist_ok=True)
+    except OSError as err:
+        raise RunError(
+            f"run folder {out_dir} is not writable ({err.strerror or err}); nothing was changed"
+            " in it"
+        ) from None
     print(f"data: {description}", flush=True)
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    if session.policy != "float32" or session.jit or config.runtime.steps_per_execution > 1:
+        print(
+            f"runtime: {session.policy}, XLA {'on' if session.jit else 'off'}, "
+            f"{config.runtime.steps_per_execution} step(s) per execution",
+            flush=True,
+        )
+    run_steps = make_step_function(session, dataset)
 
-    @tf.function
-    def step_fn():
-        batches = tuple(next(iterator) for _ in range(batches_per_step))
-        logs = strategy.run(trainer.train_step, args=(batches,))
-        return {
-            k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in logs.items()
-        }
-
-    writer = tf.summary.create_file_writer(str(run_dir / "logs"))
+    writer = tf.summary.create_file_writer(str(out_dir / "logs"))
     num, labels, cols = train_cfg.num_samples, None, None
     if trainer.conditional:  # one row per class
         labels, cols = grid_labels(num, trainer.num_classes)
@@ -202,52 +245,86 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
         .standard_normal((num, config.model.latent_dim))
         .astype(np.float32)
     )
+    optimizers = {"generator": trainer.g_optimizer, "discriminator": trainer.d_optimizer}
     callbacks = [
         cb.ScalarLogger(
             writer,
             train_cfg.log_every,
-            {"generator": train_cfg.g_lr, "discriminator": train_cfg.d_lr},
+            {name: _learning_rate(opt) for name, opt in optimizers.items()},
         ),
         cb.SampleGrid(
             _sample_fn(trainer, labels),
             z_fixed,
-            run_dir / "samples",
+            out_dir / "samples",
             writer,
             train_cfg.sample_every,
             cols,
         ),
         cb.ProgressBar(train_cfg.steps, train_cfg.log_every),
     ]
+    shipper = Shipper(session, out_dir)
     if config.eval.every:
-        callbacks.insert(2, _evaluation(config, session, run_dir, writer))
+        callbacks.insert(2, _evaluation(config, session, out_dir, writer, shipper))
 
     def checkpoint(step: int) -> None:
-        manager.save(checkpoint_number=step)
-        save_models(trainer, run_dir)
+        store.save(step)
+        shipper.save()
 
-    step, logs = start, {}
+    events = [train_cfg.log_every, train_cfg.sample_every, train_cfg.checkpoint_every]
+    events += [config.eval.every] if config.eval.every else []
+
+    step, logs, rollbacks = start, {}, 0
+    if not resume or store.latest_step() is None:
+        store.save(step, backup=True)  # a run can be resumed (or rolled back) from its start
     for c in callbacks:
         c.on_train_begin(step)
     started = time.perf_counter()
     with _stop_on_signal() as stop:
         while step < train_cfg.steps and not stop.requested:
-            logs = {k: float(v) for k, v in step_fn().items()}
-            step = int(trainer.step.numpy())  # the variable is the truth, not a Python counter
-            bad = [k for k, v in logs.items() if not math.isfinite(v)]
-            if bad:
-                raise RunError(
-                    f"non-finite values at step {step} "
-                    f"({', '.join(f'{k}={logs[k]}' for k in bad)}); the last good "
-                    f"checkpoint is kept in {run_dir / 'checkpoints'} "
-                    "(try lower learning rates)"
+            n = _steps_to_next_event(step, train_cfg.steps, events, config.runtime)
+            try:
+                logs = {k: float(v) for k, v in run_steps(tf.constant(n)).items()}
+                done = int(trainer.step.numpy())  # the variable is the truth, not a counter
+                finite = logs.pop("weights_finite") == 1.0
+                bad = [k for k, v in logs.items() if not math.isfinite(v)]
+                if bad or not finite:
+                    values = ", ".join(f"{k}={logs[k]}" for k in bad) or "non-finite weights"
+                    raise Diverged(f"non-finite values at step {done} ({values})")
+            except Diverged as err:
+                if train_cfg.on_nonfinite == "stop" or rollbacks >= train_cfg.max_rollbacks:
+                    extra = (
+                        f" after {rollbacks} rollback(s)"
+                        if train_cfg.on_nonfinite == "rollback"
+                        else "; train.on_nonfinite=rollback retries with lower learning rates"
+                    )
+                    raise RunError(
+                        f"{err}; the last good checkpoint (step {store.latest_step()}) is kept "
+                        f"in {run_dir / 'checkpoints'}{extra}"
+                    ) from None
+                rollbacks += 1
+                step = store.restore_latest(trainer.step)
+                for opt in optimizers.values():
+                    rate = _learning_rate(opt)
+                    rate.assign(rate * train_cfg.rollback_lr_factor)
+                print(
+                    f"{err}: rolled back to step {step} with learning rates x"
+                    f"{train_cfg.rollback_lr_factor} (rollback {rollbacks} of "
+                    f"{train_cfg.max_rollbacks})",
+                    flush=True,
                 )
+                continue
+            step = done
+            if train_cfg.backup_every and (step - n) // train_cfg.backup_every < (
+                step // train_cfg.backup_every
+            ):
+                store.save(step, backup=True)
             for c in callbacks:
                 c.on_step_end(step, logs)
             if step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps:
                 checkpoint(step)
     interrupted = stop.requested and step < train_cfg.steps
     if interrupted:
-        if step > start and manager.latest_checkpoint != _ckpt_path(manager, step):
+        if step > start and store.regular.latest_checkpoint != _ckpt_path(store, step):
             checkpoint(step)
         print(
             f"interrupted at step {step}; continue with: python -m training.run "
@@ -257,13 +334,89 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
     for c in callbacks:
         c.on_train_end(step)
     if not interrupted:
-        save_models(trainer, run_dir)  # also after a no-op resume
+        shipper.save()  # also after a no-op resume
         elapsed = time.perf_counter() - started
         print(
             f"done: {step} steps in {elapsed:.0f}s; generator: {run_dir / 'generator.keras'}",
             flush=True,
         )
     return RunResult(run_dir, step, interrupted, logs)
+
+
+def make_step_function(session: Session, dataset: tf.data.Dataset):
+    """``run_steps(n)``: ``n`` training steps in one ``tf.function`` call; returns the mean of
+    each log over them (global values) and ``weights_finite`` (1.0 when every weight is finite
+    afterwards). Each replica's step is XLA-compiled when ``session.jit``."""
+    strategy, trainer = session.strategy, session.trainer
+    options = tf.data.Options()
+    # Every worker reads the same stream and keeps its share of each global batch, so a run
+    # sees the same batches whatever the number of workers.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    iterator = iter(strategy.experimental_distribute_dataset(dataset.with_options(options)))
+    replica_step = trainer.train_step
+    if session.jit:
+        replica_step = tf.function(trainer.train_step, jit_compile=True)
+    batches_per_step = trainer.d_steps
+    watched = trainer.generator.weights + trainer.discriminator.weights
+    if trainer.generator_ema is not None:
+        watched += trainer.generator_ema.weights
+
+    def one_step():
+        batches = tuple(next(iterator) for _ in range(batches_per_step))
+        logs = strategy.run(replica_step, args=(batches,))
+        return {
+            k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in logs.items()
+        }
+
+    @tf.function
+    def run_steps(n):
+        totals = one_step()
+        for _ in tf.range(n - 1):
+            logs = one_step()
+            totals = {k: totals[k] + logs[k] for k in totals}
+        means = {k: v / tf.cast(n, v.dtype) for k, v in totals.items()}
+        finite = [
+            tf.reduce_all(tf.math.is_finite(w.value)) for w in watched if "float" in str(w.dtype)
+        ]
+        means["weights_finite"] = tf.cast(tf.reduce_all(tf.stack(finite)), tf.float32)
+        return means
+
+    return run_steps
+
+
+def _steps_to_next_event(step: int, total: int, events: list[int], runtime) -> int:
+    """How many steps the next execution runs: ``runtime.steps_per_execution``, cut short so
+    that it ends exactly at the next step where something is logged, drawn, saved or
+    evaluated."""
+    upcoming = min([total] + [(step // every + 1) * every for every in events])
+    return max(1, min(runtime.steps_per_execution, upcoming - step))
+
+
+def _learning_rate(optimizer: keras.Optimizer) -> tf.Variable:
+    return optimizer.learning_rate
+
+
+class Shipper:
+    """Writes what the run ships: ``generator{suffix}.keras`` and, for a semi-supervised
+    family, ``classifier{suffix}.keras``, always float32 (a mixed-precision run's networks are
+    copied once into float32 twins whose weights are refreshed at each save)."""
+
+    def __init__(self, session: Session, out_dir: Path):
+        trainer = session.trainer
+        self.out_dir = out_dir
+        self.models = {"generator": trainer.sampler}
+        if trainer.semi_supervised:
+            self.models["classifier"] = trainer.classifier
+        self.copies = {}
+        if session.policy != "float32":
+            self.copies = {name: float32_copy(m) for name, m in self.models.items()}
+
+    def save(self, suffix: str = "") -> None:
+        for name, model in self.models.items():
+            if name in self.copies:
+                self.copies[name].set_weights(model.get_weights())
+                model = self.copies[name]
+            save_model(model, self.out_dir / f"{name}{suffix}.keras")
 
 
 def grid_labels(num: int, num_classes: int) -> tuple[np.ndarray, int]:
@@ -282,7 +435,7 @@ def _sample_fn(trainer: GANTrainer, labels: np.ndarray | None = None):
     return lambda z: trainer.generate(z, np.arange(len(z), dtype=np.int32) % trainer.num_classes)
 
 
-def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, writer):
+def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, writer, shipper):
     """The evaluation callback of ``eval.metric``, with the best kept on disk: the held-out
     accuracy of a semi-supervised classifier, or FID/KID with real features computed once."""
     from training.evaluate import real_images
@@ -300,8 +453,16 @@ def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, write
     name = ev.split if higher_is_better else None
 
     def on_best(step: int, value: float) -> None:
-        best_manager.save(checkpoint_number=step)
-        save_models(trainer, run_dir, suffix="_best")
+        try:
+            best_manager.save(checkpoint_number=step)
+        except Exception as err:
+            if not is_write_error(err):
+                raise
+            raise CheckpointError(
+                f"cannot write the best checkpoint of step {step} in {best_manager.directory} "
+                f"({first_line(err)}); the previous best is intact"
+            ) from None
+        shipper.save(suffix="_best")
         record = {"step": step, "metric": ev.metric, "value": value}
         record["split" if higher_is_better else "extractor"] = name
         tmp = best_file.with_suffix(".tmp")
@@ -339,23 +500,8 @@ def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, write
     )
 
 
-def save_models(trainer: GANTrainer, run_dir: Path, suffix: str = "") -> None:
-    """Writes what the run ships: ``generator{suffix}.keras`` and, for a semi-supervised
-    family, ``classifier{suffix}.keras``."""
-    save_model(trainer.sampler, run_dir / f"generator{suffix}.keras")
-    if trainer.semi_supervised:
-        save_model(trainer.classifier, run_dir / f"classifier{suffix}.keras")
-
-
-def save_model(model: keras.Model, path: Path) -> None:
-    """Writes ``model`` to ``path`` atomically (a temporary file, then a rename)."""
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
-
-
-def _ckpt_path(manager: tf.train.CheckpointManager, step: int) -> str:
-    return os.path.join(manager.directory, f"ckpt-{step}")
+def _ckpt_path(store: CheckpointStore, step: int) -> str:
+    return os.path.join(store.regular.directory, f"ckpt-{step}")
 
 
 def _check_run_dir(run_dir: Path, resume: bool) -> None:

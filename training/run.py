@@ -21,8 +21,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Keys that --resume may change: they do not alter what is being trained.
 RESUMABLE_KEYS = {
-    "train": {"steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"},
-    "runtime": {"strategy", "devices", "virtual_cpus"},
+    "train": {
+        "steps",
+        "log_every",
+        "sample_every",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "backup_every",
+        "on_nonfinite",
+        "rollback_lr_factor",
+        "max_rollbacks",
+    },
+    "runtime": {"strategy", "devices", "virtual_cpus", "tpu", "jit_compile", "steps_per_execution"},
 }
 
 

@@ -65,4 +65,57 @@ def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
         except json.JSONDecodeError as err:
             raise ConfigError(f"TF_CONFIG is not valid JSON: {err.msg}") from None
         return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=runtime.tpu or "")
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, tf.errors.OpError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConfigError(
+                f"runtime.strategy=tpu: no TPU found (runtime.tpu={runtime.tpu!r}): {first}"
+            ) from None
+        return tf.distribute.TPUStrategy(resolver)
     raise ConfigError(f"unknown runtime.strategy {runtime.strategy!r}")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run folder: always, except on the non-chief workers of
+    a multi-worker run (the chief is task ``chief``, or ``worker`` 0 when there is none)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return True
+    if resolver.task_type in (None, "chief"):
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def accelerator(strategy: tf.distribute.Strategy) -> str:
+    """``"tpu"``, ``"gpu"`` or ``"cpu"``: what the strategy's replicas run on."""
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return "tpu"
+    devices = getattr(strategy.extended, "worker_devices", ()) or ()
+    if any("GPU" in d.upper() for d in devices) or (
+        not devices and tf.config.list_logical_devices("GPU")
+    ):
+        return "gpu"
+    return "cpu"
+
+
+def mixed_precision_policy(runtime: RuntimeConfig, strategy: tf.distribute.Strategy) -> str:
+    """The Keras dtype policy that ``runtime.mixed_precision`` means on this hardware."""
+    if runtime.mixed_precision != "auto":
+        return "float32" if runtime.mixed_precision == "none" else runtime.mixed_precision
+    return {"gpu": "mixed_float16", "tpu": "mixed_bfloat16"}.get(accelerator(strategy), "float32")
+
+
+def use_jit(runtime: RuntimeConfig, strategy: tf.distribute.Strategy) -> bool:
+    """Whether each replica's step is XLA-compiled (``runtime.jit_compile``; auto: on GPUs).
+    On TPUs everything is compiled anyway, so the flag is not needed there."""
+    kind = accelerator(strategy)
+    if kind == "tpu":
+        return False
+    if runtime.jit_compile is None:
+        return kind == "gpu"
+    return runtime.jit_compile

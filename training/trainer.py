@@ -299,7 +299,11 @@ class GANTrainer(keras.Model):
                     )
                     total += self.gp_weight * gp
                     sums["gp"] += gp
-            grads = tape.gradient(total, self.discriminator.trainable_variables)
+            # scale_loss is the identity except under float16 loss scaling, which the
+            # optimizer undoes (and skips a step whose gradients overflowed).
+            grads = tape.gradient(
+                self.d_optimizer.scale_loss(total), self.discriminator.trainable_variables
+            )
             self.d_optimizer.apply_gradients(
                 zip(grads, self.discriminator.trainable_variables, strict=True)
             )
@@ -335,7 +339,9 @@ class GANTrainer(keras.Model):
                 )
             if self._has_info_head():
                 total += self._info_loss(fake_out, fake_in, global_batch)
-        grads = tape.gradient(total, self.generator.trainable_variables)
+        grads = tape.gradient(
+            self.g_optimizer.scale_loss(total), self.generator.trainable_variables
+        )
         self.g_optimizer.apply_gradients(
             zip(grads, self.generator.trainable_variables, strict=True)
         )

@@ -1,0 +1,173 @@
+"""The run's training state on disk: regular checkpoints, the backup, and what ships.
+
+    checkpoints/ckpt-<step>.*          every ``train.checkpoint_every`` steps, the newest
+                                       ``train.keep_checkpoints`` kept
+    checkpoints/backup/ckpt-<step>.*   every ``train.backup_every`` steps, only the newest kept:
+                                       what a killed process resumes from
+    checkpoints/best/ckpt-<step>.*     the best ``eval.metric`` so far
+
+TensorFlow writes a checkpoint's files under a temporary name and merges them into place, and
+then rewrites the folder's ``checkpoint`` state file atomically, so a crash or a full disk in the
+middle of a write leaves the previous checkpoint listed and readable. A write that fails is a
+one-line ``CheckpointError`` that names the step, the folder and the checkpoint that is still
+intact. Restoring takes the newest readable checkpoint among the regular ones and the backup.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be written or read."""
+
+
+def first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def is_write_error(err: BaseException) -> bool:
+    """An error of writing a file: the OS's, or TensorFlow's for its own writers."""
+    return isinstance(err, OSError | tf.errors.OpError)
+
+
+class CheckpointStore:
+    """Regular checkpoints and the backup of one run.
+
+    Args:
+        checkpoint: the ``tf.train.Checkpoint`` of the training state.
+        directory: where this process writes (a non-chief worker of a multi-worker run writes
+            to a temporary folder, as TensorFlow requires, and reads the chief's).
+        keep: regular checkpoints kept (``None``: all).
+        read_directory: where to restore from (default: ``directory``).
+    """
+
+    def __init__(
+        self,
+        checkpoint: tf.train.Checkpoint,
+        directory: Path,
+        keep: int | None,
+        read_directory: Path | None = None,
+    ):
+        self.checkpoint = checkpoint
+        self.directory = Path(directory)
+        self.read_directory = Path(read_directory or directory)
+        self.regular = tf.train.CheckpointManager(
+            checkpoint, self.directory, max_to_keep=keep, checkpoint_name="ckpt"
+        )
+        self.backup = tf.train.CheckpointManager(
+            checkpoint, self.directory / "backup", max_to_keep=1, checkpoint_name="ckpt"
+        )
+
+    def candidates(self) -> list[str]:
+        """Checkpoint paths to restore from, newest step first."""
+        paths = []
+        for folder in (self.read_directory, self.read_directory / "backup"):
+            state = tf.train.get_checkpoint_state(str(folder))
+            if state is not None:
+                paths += [
+                    p if os.path.isabs(p) else str(folder / p)
+                    for p in state.all_model_checkpoint_paths
+                ]
+        return sorted(set(paths), key=checkpoint_step, reverse=True)
+
+    def latest_step(self) -> int | None:
+        paths = self.candidates()
+        return checkpoint_step(paths[0]) if paths else None
+
+    def restore_latest(self, step_variable: tf.Variable) -> int:
+        """Restores the newest readable checkpoint and returns its step (0 when there is none).
+
+        An unreadable one (a crash while it was written) is reported and skipped in favour of
+        the one before it, so a run folder can always resume.
+        """
+        paths = self.candidates()
+        for path in paths:
+            try:
+                self.checkpoint.read(path).assert_existing_objects_matched()
+            except Exception as err:  # noqa: BLE001 (TF raises many types for a damaged file)
+                log.warning(
+                    "checkpoint %s is unreadable (%s); trying the one before", path, first_line(err)
+                )
+                continue
+            return int(step_variable.numpy())
+        if paths:
+            raise CheckpointError(
+                f"no checkpoint in {self.read_directory} can be read; the run cannot resume"
+            )
+        return 0
+
+    def save(self, step: int, backup: bool = False) -> str:
+        """Writes the state of ``step`` as a regular checkpoint (or as the backup)."""
+        manager = self.backup if backup else self.regular
+        previous = self.latest_step()
+        try:
+            return manager.save(checkpoint_number=step)
+        except Exception as err:
+            if not is_write_error(err):
+                raise
+            _remove_partial(Path(manager.directory), step)
+            kept = (
+                f"the checkpoint of step {previous} is intact"
+                if previous is not None
+                else "no earlier checkpoint exists"
+            )
+            raise CheckpointError(
+                f"cannot write the {'backup' if backup else 'checkpoint'} of step {step} in "
+                f"{manager.directory} ({first_line(err)}); {kept}. Free disk space or make the "
+                "folder writable, then resume the run with --resume"
+            ) from None
+
+
+def checkpoint_step(path: str) -> int:
+    match = re.search(r"-(\d+)$", path)
+    return int(match.group(1)) if match else -1
+
+
+def _remove_partial(folder: Path, step: int) -> None:
+    """Best-effort removal of what a failed write of ``ckpt-<step>`` left behind."""
+    for leftover in folder.glob(f"ckpt-{step}*"):
+        with_temp = leftover.is_dir() and "temp" in leftover.name
+        try:
+            shutil.rmtree(leftover) if with_temp else leftover.unlink()
+        except OSError:
+            pass
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Writes ``model`` to ``path`` atomically (a temporary file, then a rename)."""
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(
+            f"cannot write {path} ({err.strerror or first_line(err)}); the previous file is "
+            "intact. Free disk space or make the folder writable, then resume with --resume"
+        ) from None
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """``model`` rebuilt with float32 computation and the same weights: what a run trained in
+    mixed precision ships (its variables are float32 already)."""
+
+    def clone(layer):
+        config = layer.get_config()
+        if "dtype" in config:
+            config["dtype"] = "float32"
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
