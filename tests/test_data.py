@@ -170,9 +170,7 @@ def test_mixed_sizes_are_resized_or_rejected_by_config(tmp_path):
     resize = DataConfig(source="folder", path=str(tmp_path), batch_size=4, shuffle_buffer=1)
     batch, description = _batch(resize, 16, 3)
     assert "2 sizes resized" in description and batch["image"].shape == (4, 16, 16, 3)
-    reject = DataConfig(
-        source="folder", path=str(tmp_path), batch_size=4, mixed_sizes="reject"
-    )
+    reject = DataConfig(source="folder", path=str(tmp_path), batch_size=4, mixed_sizes="reject")
     with pytest.raises(data.DataError) as err:
         data.make_dataset(reject, 16, 3, seed=0)
     message = str(err.value)

@@ -242,3 +242,14 @@ def test_non_finite_loss_stops_with_a_clear_error_and_keeps_checkpoints(monkeypa
     assert "non-finite values at step 3 (d_loss=nan" in str(info.value)
     assert "\n" not in str(info.value)
     assert open_run(tmp_path / "run")[1] == 2  # the good checkpoints are intact
+
+
+def test_resume_with_a_relative_run_folder(tmp_path, monkeypatch):
+    """Checkpoint paths are stored relative to their folder; a run started as runs/x (the
+    default) must resume from the same working directory."""
+    monkeypatch.chdir(tmp_path)
+    train(tiny_config("dcgan", "train.steps=2"), "runs/x")
+    config = load("runs/x/config.yaml")
+    config.train.steps = 4
+    assert train(config, "runs/x", resume=True).step == 4
+    assert open_run("runs/x")[1] == 4

@@ -32,7 +32,11 @@ class CheckpointError(RuntimeError):
 
 
 def first_line(err: BaseException) -> str:
+    """The first line of an error, without TensorFlow's ``{{function_node ...}}`` and
+    ``[Op:...]`` wrapping."""
     text = str(err).strip()
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:\w+\]", "", text)
     return text.splitlines()[0] if text else type(err).__name__
 
 
@@ -74,11 +78,8 @@ class CheckpointStore:
         paths = []
         for folder in (self.read_directory, self.read_directory / "backup"):
             state = tf.train.get_checkpoint_state(str(folder))
-            if state is not None:
-                paths += [
-                    p if os.path.isabs(p) else str(folder / p)
-                    for p in state.all_model_checkpoint_paths
-                ]
+            if state is not None:  # its paths already start with ``folder``
+                paths += list(state.all_model_checkpoint_paths)
         return sorted(set(paths), key=checkpoint_step, reverse=True)
 
     def latest_step(self) -> int | None:
@@ -94,7 +95,8 @@ class CheckpointStore:
         paths = self.candidates()
         for path in paths:
             try:
-                self.checkpoint.read(path).assert_existing_objects_matched()
+                # (expect_partial: the bookkeeping save_counter is not restored, and says so)
+                self.checkpoint.read(path).assert_existing_objects_matched().expect_partial()
             except Exception as err:  # noqa: BLE001 (TF raises many types for a damaged file)
                 log.warning(
                     "checkpoint %s is unreadable (%s); trying the one before", path, first_line(err)

@@ -318,8 +318,15 @@ def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunR
                 step // train_cfg.backup_every
             ):
                 store.save(step, backup=True)
-            for c in callbacks:
-                c.on_step_end(step, logs)
+            try:
+                for c in callbacks:
+                    c.on_step_end(step, logs)
+            except OSError as err:  # a sample grid, best.json, ...: the disk, not the run
+                raise RunError(
+                    f"cannot write to {out_dir} at step {step} ({err.strerror or err}); the "
+                    f"checkpoint of step {store.latest_step()} is intact. Free disk space or "
+                    "make the folder writable, then resume the run with --resume"
+                ) from None
             if step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps:
                 checkpoint(step)
     interrupted = stop.requested and step < train_cfg.steps
@@ -357,6 +364,7 @@ def make_step_function(session: Session, dataset: tf.data.Dataset):
     if session.jit:
         replica_step = tf.function(trainer.train_step, jit_compile=True)
     batches_per_step = trainer.d_steps
+    several = session.config.runtime.steps_per_execution > 1
     watched = trainer.generator.weights + trainer.discriminator.weights
     if trainer.generator_ema is not None:
         watched += trainer.generator_ema.weights
@@ -371,9 +379,10 @@ def make_step_function(session: Session, dataset: tf.data.Dataset):
     @tf.function
     def run_steps(n):
         totals = one_step()
-        for _ in tf.range(n - 1):
-            logs = one_step()
-            totals = {k: totals[k] + logs[k] for k in totals}
+        if several:  # decided when traced: without the option, no loop in the graph
+            for _ in tf.range(n - 1):
+                logs = one_step()
+                totals = {k: totals[k] + logs[k] for k in totals}
         means = {k: v / tf.cast(n, v.dtype) for k, v in totals.items()}
         finite = [
             tf.reduce_all(tf.math.is_finite(w.value)) for w in watched if "float" in str(w.dtype)

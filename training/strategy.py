@@ -35,6 +35,23 @@ def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
     ``auto`` is MirroredStrategy when there are several GPUs and OneDeviceStrategy otherwise;
     ``mirrored`` without GPUs mirrors over the CPU devices (see ``runtime.virtual_cpus``).
     """
+    if runtime.strategy == "multi_worker":  # before anything initializes the TF runtime
+        if not os.environ.get("TF_CONFIG"):
+            raise ConfigError(
+                "runtime.strategy=multi_worker needs the TF_CONFIG environment variable "
+                '(e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                '"task": {"type": "worker", "index": 0}})'
+            )
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"TF_CONFIG is not valid JSON: {err.msg}") from None
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as err:  # TensorFlow was started before the strategy
+            raise ConfigError(
+                f"runtime.strategy=multi_worker: {err}; start each worker in a fresh process"
+            ) from None
     configure_devices(runtime)
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -53,18 +70,6 @@ def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy(
             devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
         )
-    if name == "multi_worker":
-        if not os.environ.get("TF_CONFIG"):
-            raise ConfigError(
-                "runtime.strategy=multi_worker needs the TF_CONFIG environment variable "
-                '(e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-                '"task": {"type": "worker", "index": 0}})'
-            )
-        try:
-            json.loads(os.environ["TF_CONFIG"])
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"TF_CONFIG is not valid JSON: {err.msg}") from None
-        return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=runtime.tpu or "")
