@@ -29,7 +29,7 @@ def _cli(*args, preexec_fn=None):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1"),
         preexec_fn=preexec_fn,
     )
 
@@ -179,6 +179,9 @@ def test_keep_n_prunes_old_checkpoints_but_not_the_backup(tmp_path):
 
 
 def _limit_file_size(limit):
+    """For a child process. Python must not write bytecode caches under the limit: a cut .pyc
+    breaks every later import of that module (hence PYTHONDONTWRITEBYTECODE in _cli)."""
+
     def apply():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes fail with EFBIG instead
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))

@@ -201,6 +201,8 @@ class GANTrainer(keras.Model):
         replica = ctx.replica_id_in_sync_group if ctx else 0
         counter = tf.cast(self.step, tf.int64) * (self.d_steps + 1) + stream
         seed = tf.stack([tf.constant(self.seed + salt, tf.int64), counter])
+        # (Under XLA, runtime.jit_compile, the normal sampler is another implementation: the
+        # same seed gives other values, so a run is reproducible with the same jit setting.)
         values = sampler([batch_size * replicas, *shape], seed=seed)
         return values[replica * batch_size : (replica + 1) * batch_size]
 
@@ -299,11 +301,11 @@ class GANTrainer(keras.Model):
                     )
                     total += self.gp_weight * gp
                     sums["gp"] += gp
-            # scale_loss is the identity except under float16 loss scaling, which the
-            # optimizer undoes (and skips a step whose gradients overflowed).
-            grads = tape.gradient(
-                self.d_optimizer.scale_loss(total), self.discriminator.trainable_variables
-            )
+                # The identity, except under float16 loss scaling (the optimizer is then a
+                # LossScaleOptimizer: it unscales, and skips a step whose gradients overflowed).
+                # Inside the tape, or the gradient of the scaled loss is None.
+                scaled = self.d_optimizer.scale_loss(total)
+            grads = tape.gradient(scaled, self.discriminator.trainable_variables)
             self.d_optimizer.apply_gradients(
                 zip(grads, self.discriminator.trainable_variables, strict=True)
             )
@@ -339,9 +341,8 @@ class GANTrainer(keras.Model):
                 )
             if self._has_info_head():
                 total += self._info_loss(fake_out, fake_in, global_batch)
-        grads = tape.gradient(
-            self.g_optimizer.scale_loss(total), self.generator.trainable_variables
-        )
+            scaled = self.g_optimizer.scale_loss(total)
+        grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(
             zip(grads, self.generator.trainable_variables, strict=True)
         )

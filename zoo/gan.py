@@ -57,7 +57,7 @@ def to_image(x, image_size: int, channels: int):
     """An MLP generator's output: a dense layer of every pixel, tanh, reshaped to an image."""
     x = layers.Dense(image_size * image_size * channels, name="to_pixels")(x)
     x = layers.Activation("tanh", dtype="float32", name="tanh")(x)
-    return layers.Reshape((image_size, image_size, channels), name="image")(x)
+    return layers.Reshape((image_size, image_size, channels), dtype="float32", name="image")(x)
 
 
 def build_discriminator(config: GANConfig, name: str = "discriminator") -> keras.Model:

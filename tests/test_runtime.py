@@ -1,0 +1,106 @@
+"""The speed switches: mixed precision, XLA and several steps per execution."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from tests.conftest import tiny_config
+from training.loop import build_session, open_run, train
+from training.strategy import mixed_precision_policy, use_jit
+
+
+def _finite(session):
+    for net in (session.trainer.generator, session.trainer.discriminator):
+        for w in net.weights:
+            assert np.all(np.isfinite(keras.ops.convert_to_numpy(w))), w.path
+
+
+def _max_diff(a, b):
+    return max(
+        float(np.abs(x.numpy() - y.numpy()).max())
+        for x, y in zip(a.trainer.generator.weights, b.trainer.generator.weights, strict=True)
+    )
+
+
+@pytest.mark.parametrize("family", zoo.list_families())
+def test_mixed_bfloat16_trains_every_family_and_ships_float32(family, tmp_path):
+    config = tiny_config(family, "runtime.mixed_precision=mixed_bfloat16", "train.steps=3")
+    result = train(config, tmp_path / "run")
+    assert result.step == 3 and all(np.isfinite(v) for v in result.logs.values()), result.logs
+    session, _ = open_run(tmp_path / "run")
+    _finite(session)
+    computes = {layer.compute_dtype for layer in session.trainer.generator.layers}
+    assert "bfloat16" in computes  # the switch is really on
+    shipped = keras.saving.load_model(tmp_path / "run" / "generator.keras")
+    assert {layer.compute_dtype for layer in shipped.layers} == {"float32"} or all(
+        layer.compute_dtype in ("float32", "int32") for layer in shipped.layers
+    )
+    inputs = session.trainer.fake_inputs(tf.constant(4), 0)
+    args = inputs if len(inputs) > 1 else inputs["z"]  # inputs by name
+    mixed = session.trainer.sampler(args, training=False)
+    full = shipped(args, training=False)
+    assert mixed.dtype == full.dtype == tf.float32
+    np.testing.assert_allclose(full, mixed, atol=0.1)  # bfloat16 keeps ~3 significant digits
+
+
+@pytest.mark.parametrize("family", ["dcgan", "wgan_gp"])
+def test_mixed_float16_uses_loss_scaling_and_trains(family, tmp_path):
+    config = tiny_config(family, "runtime.mixed_precision=mixed_float16", "train.steps=3")
+    result = train(config, tmp_path / "run")
+    assert all(np.isfinite(v) for v in result.logs.values()), result.logs
+    session, step = open_run(tmp_path / "run")  # the loss scale is part of the checkpoint
+    assert step == 3
+    for opt in (session.trainer.g_optimizer, session.trainer.d_optimizer):
+        assert isinstance(opt, keras.optimizers.LossScaleOptimizer)
+        assert 0 < float(opt.dynamic_scale.numpy()) <= 2.0**15
+    _finite(session)
+
+
+@pytest.mark.parametrize("family", ["dcgan", "wgan_gp"])
+def test_xla_trains_and_resumes_exactly(family, tmp_path):
+    """XLA draws other normal noise than the plain step for the same seed (its sampler is
+    another implementation), so the check is that it trains, and that 2 + 2 steps give 4."""
+    xla = ["runtime.jit_compile=true", "train.checkpoint_every=2"]
+    assert build_session(tiny_config(family, *xla)).jit
+    assert not build_session(tiny_config(family, "runtime.jit_compile=false")).jit
+    result = train(tiny_config(family, *xla, "train.steps=4"), tmp_path / "straight")
+    assert all(np.isfinite(v) for v in result.logs.values()), result.logs
+    train(tiny_config(family, *xla, "train.steps=2"), tmp_path / "resumed")
+    resumed = tiny_config(family, *xla, "train.steps=4")
+    train(resumed, tmp_path / "resumed", resume=True)
+    a, b = open_run(tmp_path / "straight")[0], open_run(tmp_path / "resumed")[0]
+    _finite(a)
+    assert _max_diff(a, b) < 1e-6
+    fresh = build_session(tiny_config(family))  # and the weights did move
+    assert (
+        max(
+            float(np.abs(x.numpy() - y.numpy()).max())
+            for x, y in zip(
+                a.trainer.generator.weights, fresh.trainer.generator.weights, strict=True
+            )
+        )
+        > 1e-4
+    )
+
+
+def test_steps_per_execution_computes_the_same_steps_and_keeps_events_exact(tmp_path):
+    events = ["train.steps=12", "train.log_every=6", "train.sample_every=6"]
+    events += ["train.checkpoint_every=6", "train.backup_every=none"]
+    train(tiny_config("dcgan", *events), tmp_path / "one")
+    train(tiny_config("dcgan", *events, "runtime.steps_per_execution=4"), tmp_path / "four")
+    assert _max_diff(open_run(tmp_path / "one")[0], open_run(tmp_path / "four")[0]) == 0.0
+    samples = sorted(p.name for p in (tmp_path / "four" / "samples").glob("*.png"))
+    assert samples == ["step_000000.png", "step_000006.png", "step_000012.png"]
+    checkpoints = sorted(p.name for p in (tmp_path / "four" / "checkpoints").glob("*.index"))
+    assert checkpoints == ["ckpt-12.index", "ckpt-6.index"]
+
+
+def test_auto_switches_stay_off_on_this_cpu():
+    config = tiny_config("dcgan", "runtime.mixed_precision=auto")
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    assert mixed_precision_policy(config.runtime, strategy) == "float32"
+    assert use_jit(config.runtime, strategy) is False  # measured slower here (README)
+    config = tiny_config("dcgan", "runtime.mixed_precision=mixed_bfloat16")
+    assert mixed_precision_policy(config.runtime, strategy) == "mixed_bfloat16"
