@@ -34,7 +34,10 @@ def test_preset_beats_defaults():
         ("trian.steps=5", "unknown config section 'trian' (did you mean 'train'?)"),
         ("train.steps=many", "train.steps='many' is not accepted; expected an integer"),
         ("train.g_lr=fast", "train.g_lr='fast' is not accepted; expected a number"),
-        ("runtime.strategy=tpu", "expected one of auto, one_device, mirrored, multi_worker"),
+        (
+            "runtime.strategy=horovod",
+            "expected one of auto, one_device, mirrored, multi_worker, tpu",
+        ),
         ("model.d_norm=layer", "expected one of batch, none, spectral"),
         ("train.steps=0", "train.steps must be positive, got 0"),
         ("train.beta_1=1.5", "train.beta_1 must be in [0, 1)"),

@@ -51,6 +51,11 @@ def test_list(capsys):
             ["needs data.labelled"],
         ),
         (["sgan", "--set", "data.split=valid"], ["has the split 'test' only"]),
+        (["dcgan", "--set", "runtime.strategy=tpu"], ["runtime.strategy=tpu: no TPU found"]),
+        (["dcgan", "--set", "runtime.strategy=multi_worker"], ["needs the TF_CONFIG environment"]),
+        (["dcgan", "--set", "runtime.steps_per_execution=0"], ["must be positive"]),
+        (["dcgan", "--set", "train.rollback_lr_factor=2"], ["must be in (0, 1)"]),
+        (["dcgan", "--set", "data.mixed_sizes=crop"], ["expected one of resize, reject"]),
     ],
 )
 def test_bad_input_is_a_one_line_error(capsys, tmp_path, argv, fragments):

@@ -1,0 +1,302 @@
+"""Training and inference speed of ganzoo on this machine, as Markdown tables.
+
+    python -m benchmarks.speed                       # everything (about 10 minutes on 2 CPUs)
+    python -m benchmarks.speed --only train --families dcgan,gan --presets tiny
+    python -m benchmarks.speed --out results.json    # also the raw numbers
+
+Tables:
+    train      generator updates/s and real images/s for each family's default and tiny
+               preset: the run's own step function (``training.loop.make_step_function``: the
+               distributed iterator, ``strategy.run`` and the global reductions), on the
+               offline data, after warm-up steps that absorb tracing.
+    switches   the DCGAN default preset with each speed switch of ``runtime.*`` and with
+               ``train.backup_every=1`` (a backup written after every step).
+    overhead   the same DCGAN, batch and data with the simplest correct loop: a plain
+               ``tf.function`` GradientTape step, no strategy, no trainer; ganzoo's rate over
+               it is the framework's overhead (1.0 = none).
+    inference  the generator of each default preset in Keras (a compiled ``tf.function``),
+               median ms per call at batch 1 and 64; ``python -m export RUN`` measures the
+               exported artifacts.
+    data       real images/s of the input pipeline alone (decode, resize, batch, prefetch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import zoo  # noqa: E402
+from training.config import resolve  # noqa: E402
+from training.data import make_dataset  # noqa: E402
+from training.loop import build_session, make_step_function  # noqa: E402
+from zoo.losses import NON_SATURATING, reduce_loss  # noqa: E402
+
+QUIET = ["eval.every=none"]
+
+
+def machine() -> dict:
+    gpus = tf.config.list_physical_devices("GPU")
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "gpus": len(gpus),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def _config(family: str, preset: str | None, overrides=()):
+    return resolve(family, preset, overrides=["data.source=auto", *QUIET, *overrides])
+
+
+def _timed(fn, steps: int, warmup: int) -> float:
+    """Seconds per call of ``fn`` (after ``warmup`` calls), the median of 3 rounds."""
+    for _ in range(warmup):
+        fn()
+    rounds = []
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(steps):
+            fn()
+        rounds.append((time.perf_counter() - start) / steps)
+    return statistics.median(rounds)
+
+
+def train_rate(config, steps: int, warmup: int) -> dict:
+    session = build_session(config)
+    dataset, _ = make_dataset(
+        config.data, config.model.image_size, config.model.channels, config.runtime.seed
+    )
+    run_steps = make_step_function(session, dataset)
+    per_call = config.runtime.steps_per_execution
+    n = tf.constant(per_call)
+    seconds = _timed(lambda: float(run_steps(n)["d_loss"]), max(1, steps // per_call), warmup)
+    steps_per_s = per_call / seconds
+    real_images = config.data.batch_size * config.train.d_steps
+    return {"steps_per_s": steps_per_s, "images_per_s": steps_per_s * real_images}
+
+
+def plain_loop_rate(config, steps: int, warmup: int) -> dict:
+    """The simplest correct DCGAN loop on the same networks, batch and data."""
+    keras.utils.set_random_seed(config.runtime.seed)
+    nets = zoo.get_family(config.family).build(config.model)
+    g, d = nets.generator, nets.discriminator
+    g_opt = keras.optimizers.Adam(config.train.g_lr, config.train.beta_1)
+    d_opt = keras.optimizers.Adam(config.train.d_lr, config.train.beta_1)
+    dataset, _ = make_dataset(
+        config.data, config.model.image_size, config.model.channels, config.runtime.seed
+    )
+    batches = iter(dataset)
+    batch = config.data.batch_size
+
+    @tf.function
+    def step():
+        real = next(batches)["image"]
+        z = tf.random.normal([batch, config.model.latent_dim])
+        with tf.GradientTape() as tape:
+            fake = g(z, training=True)
+            loss = NON_SATURATING.d_loss(d(real, training=True), d(fake, training=True))
+            loss = reduce_loss(loss, batch)
+        d_opt.apply_gradients(
+            zip(tape.gradient(loss, d.trainable_variables), d.trainable_variables, strict=True)
+        )
+        z = tf.random.normal([batch, config.model.latent_dim])
+        with tf.GradientTape() as tape:
+            g_loss = reduce_loss(
+                NON_SATURATING.g_loss(d(g(z, training=True), training=True)), batch
+            )
+        g_opt.apply_gradients(
+            zip(tape.gradient(g_loss, g.trainable_variables), g.trainable_variables, strict=True)
+        )
+        return loss
+
+    seconds = _timed(lambda: float(step()), steps, warmup)
+    return {"steps_per_s": 1 / seconds, "images_per_s": batch / seconds}
+
+
+def backup_cost(config, repeats: int = 10) -> float:
+    """Seconds to write one backup of ``config``'s training state."""
+    import tempfile
+    from pathlib import Path
+
+    from training.checkpoints import CheckpointStore
+
+    session = build_session(config)
+    with tempfile.TemporaryDirectory() as folder:
+        store = CheckpointStore(session.checkpoint, Path(folder), None)
+        return _timed(lambda: store.save(0, backup=True), repeats, 2)
+
+
+def inference_ms(family: str, batch: int, repeats: int = 20) -> float:
+    config = _config(family, None)
+    session = build_session(config)
+    trainer = session.trainer
+    inputs = trainer.fake_inputs(tf.constant(batch), 0)
+    args = inputs if len(inputs) > 1 else inputs["z"]
+    call = tf.function(lambda: trainer.sampler(args, training=False))
+    return 1000 * _timed(lambda: call().numpy(), repeats, 3)
+
+
+def data_rate(config, batches: int = 50) -> float:
+    dataset, _ = make_dataset(
+        config.data, config.model.image_size, config.model.channels, config.runtime.seed
+    )
+    it = iter(dataset)
+    seconds = _timed(lambda: next(it)["image"].numpy(), batches, 5)
+    return config.data.batch_size / seconds
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.speed", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--only", default="train,switches,overhead,inference,data")
+    parser.add_argument("--families", default="all")
+    parser.add_argument("--presets", default="default,tiny")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per round")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--out", help="also write the numbers as JSON")
+    args = parser.parse_args(argv)
+    parts = set(args.only.split(","))
+    families = zoo.list_families() if args.families == "all" else args.families.split(",")
+    results: dict = {"machine": machine()}
+    m = results["machine"]
+    print(
+        f"machine: {m['cpu']}, {m['cores']} cores, {m['gpus']} GPU(s); Python {m['python']}, "
+        f"TensorFlow {m['tensorflow']}, Keras {m['keras']}\n",
+        flush=True,
+    )
+
+    if "train" in parts:
+        rows = []
+        for family in families:
+            for preset in args.presets.split(","):
+                name = zoo.get_family(family).default_preset if preset == "default" else preset
+                config = _config(family, name)
+                r = train_rate(config, args.steps, args.warmup)
+                results.setdefault("train", []).append({"family": family, "preset": name, **r})
+                rows.append(
+                    [
+                        f"`{family}`",
+                        f"`{name}`",
+                        config.data.batch_size,
+                        config.train.d_steps,
+                        f"{r['steps_per_s']:.1f}",
+                        f"{r['images_per_s']:.0f}",
+                    ]
+                )
+                print(rows[-1], flush=True)
+        print(
+            _table(["family", "preset", "batch", "D steps", "G updates/s", "real images/s"], rows)
+            + "\n"
+        )
+
+    base = _config("dcgan", None)
+    if "switches" in parts:
+        rows = []
+        baseline = None
+        variants = [
+            ("float32, no XLA (baseline)", []),
+            (
+                "`runtime.mixed_precision=mixed_bfloat16`",
+                ["runtime.mixed_precision=mixed_bfloat16"],
+            ),
+            ("`runtime.mixed_precision=mixed_float16`", ["runtime.mixed_precision=mixed_float16"]),
+            ("`runtime.jit_compile=true` (XLA)", ["runtime.jit_compile=true"]),
+            ("`runtime.steps_per_execution=10`", ["runtime.steps_per_execution=10"]),
+        ]
+        for label, overrides in variants:
+            r = train_rate(_config("dcgan", None, overrides), args.steps, args.warmup)
+            baseline = baseline or r["steps_per_s"]
+            results.setdefault("switches", []).append({"switch": label, **r})
+            rows.append(
+                [
+                    label,
+                    f"{r['steps_per_s']:.1f}",
+                    f"{r['images_per_s']:.0f}",
+                    f"{r['steps_per_s'] / baseline:.2f}x",
+                ]
+            )
+            print(rows[-1], flush=True)
+        cost = backup_cost(base)
+        per_step = 1 / baseline
+        results["backup_seconds"] = cost
+        rows.append(
+            [
+                "`train.backup_every=1` (a backup after every step)",
+                f"{1 / (per_step + cost):.1f}",
+                f"{base.data.batch_size / (per_step + cost):.0f}",
+                f"{per_step / (per_step + cost):.2f}x",
+            ]
+        )
+        rows.append(
+            [
+                "`train.backup_every=100` (default)",
+                f"{1 / (per_step + cost / 100):.1f}",
+                f"{base.data.batch_size / (per_step + cost / 100):.0f}",
+                f"{per_step / (per_step + cost / 100):.2f}x",
+            ]
+        )
+        print(_table(["dcgan_mnist with", "G updates/s", "real images/s", "vs baseline"], rows))
+        print(f"(one backup of the training state: {1000 * cost:.1f} ms)\n")
+
+    if "overhead" in parts:
+        ours = train_rate(base, args.steps, args.warmup)
+        plain = plain_loop_rate(base, args.steps, args.warmup)
+        results["overhead"] = {"ganzoo": ours, "plain": plain}
+        rows = [
+            ["plain `tf.function` GradientTape loop", f"{plain['steps_per_s']:.1f}", "1.00"],
+            [
+                "ganzoo trainer (`strategy.run`, one device)",
+                f"{ours['steps_per_s']:.1f}",
+                f"{ours['steps_per_s'] / plain['steps_per_s']:.2f}",
+            ],
+        ]
+        print(_table(["dcgan_mnist, batch 64", "G updates/s", "rate vs plain"], rows) + "\n")
+
+    if "inference" in parts:
+        rows = []
+        for family in families:
+            ms1, ms64 = inference_ms(family, 1), inference_ms(family, 64)
+            results.setdefault("inference", []).append(
+                {"family": family, "ms_batch1": ms1, "ms_batch64": ms64}
+            )
+            rows.append([f"`{family}`", f"{ms1:.2f}", f"{ms64:.2f}", f"{ms64 / 64:.3f}"])
+            print(rows[-1], flush=True)
+        print(
+            _table(
+                ["family (default preset)", "ms, batch 1", "ms, batch 64", "ms/image, batch 64"],
+                rows,
+            )
+            + "\n"
+        )
+
+    if "data" in parts:
+        rate = data_rate(base)
+        results["data_images_per_s"] = rate
+        print(f"input pipeline alone (dcgan_mnist, batch 64): {rate:.0f} real images/s\n")
+
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
