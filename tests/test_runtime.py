@@ -97,10 +97,24 @@ def test_steps_per_execution_computes_the_same_steps_and_keeps_events_exact(tmp_
     assert checkpoints == ["ckpt-12.index", "ckpt-6.index"]
 
 
-def test_auto_switches_stay_off_on_this_cpu():
+def test_auto_switches_on_a_cpu(tmp_path, monkeypatch):
+    """auto: bfloat16 only on a CPU that computes it natively; XLA never on a CPU (measured
+    slower here, README)."""
+    from training import strategy as strategies
+
+    with_bf16 = tmp_path / "bf16"
+    with_bf16.write_text("processor: 0\nflags\t\t: fpu sse avx512f avx512_bf16 amx_tile\n")
+    without = tmp_path / "plain"
+    without.write_text("processor: 0\nflags\t\t: fpu sse avx2\n")
+    assert strategies.cpu_has_bfloat16(str(with_bf16))
+    assert not strategies.cpu_has_bfloat16(str(without))
+    assert not strategies.cpu_has_bfloat16(str(tmp_path / "missing"))
+
     config = tiny_config("dcgan", "runtime.mixed_precision=auto")
-    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-    assert mixed_precision_policy(config.runtime, strategy) == "float32"
-    assert use_jit(config.runtime, strategy) is False  # measured slower here (README)
-    config = tiny_config("dcgan", "runtime.mixed_precision=mixed_bfloat16")
-    assert mixed_precision_policy(config.runtime, strategy) == "mixed_bfloat16"
+    cpu = tf.distribute.OneDeviceStrategy("/cpu:0")
+    for native, policy in ((True, "mixed_bfloat16"), (False, "float32")):
+        monkeypatch.setattr(strategies, "cpu_has_bfloat16", lambda native=native: native)
+        assert mixed_precision_policy(config.runtime, cpu) == policy
+    assert use_jit(config.runtime, cpu) is False
+    config = tiny_config("dcgan", "runtime.mixed_precision=none")
+    assert mixed_precision_policy(config.runtime, cpu) == "float32"

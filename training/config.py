@@ -186,7 +186,8 @@ class RuntimeConfig:
             the environment names, as on a Cloud TPU VM).
         mixed_precision: ``none`` (float32), ``mixed_float16`` (GPUs; with loss scaling),
             ``mixed_bfloat16`` (TPUs, recent CPUs), or ``auto``: mixed_float16 on GPUs,
-            mixed_bfloat16 on TPUs and none on CPUs. Weights, losses and the networks' outputs
+            mixed_bfloat16 on TPUs and on CPUs with native bfloat16 (AVX512_BF16, AMX), none
+            on other CPUs. Weights, losses and the networks' outputs
             stay float32.
         jit_compile: compile each replica's step with XLA; ``None`` (auto): on GPUs only (on
             this project's CPU XLA made the DCGAN step slower; TPUs always compile).

@@ -112,7 +112,22 @@ def mixed_precision_policy(runtime: RuntimeConfig, strategy: tf.distribute.Strat
     """The Keras dtype policy that ``runtime.mixed_precision`` means on this hardware."""
     if runtime.mixed_precision != "auto":
         return "float32" if runtime.mixed_precision == "none" else runtime.mixed_precision
-    return {"gpu": "mixed_float16", "tpu": "mixed_bfloat16"}.get(accelerator(strategy), "float32")
+    kind = accelerator(strategy)
+    if kind == "cpu":  # only with native bfloat16 arithmetic; emulated it is slower
+        return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+    return {"gpu": "mixed_float16", "tpu": "mixed_bfloat16"}[kind]
+
+
+def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU computes in bfloat16 natively (x86 AVX512_BF16 or AMX_BF16)."""
+    try:
+        with open(cpuinfo) as f:
+            flags = next(
+                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
+            )
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
 
 
 def use_jit(runtime: RuntimeConfig, strategy: tf.distribute.Strategy) -> bool:
