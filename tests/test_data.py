@@ -1,3 +1,4 @@
+import dataclasses
 import shutil
 import time
 
@@ -176,6 +177,25 @@ def test_mixed_sizes_are_resized_or_rejected_by_config(tmp_path):
     message = str(err.value)
     assert "mixes image sizes (32x32, 64x48" in message and "big.png is 64x48" in message
     assert "data.mixed_sizes=resize" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("cache", ["memory", "file"])
+def test_cache_gives_the_same_batches(tmp_path, cache):
+    """Decoding once (before the shuffle) keeps the order: it depends on the seed only."""
+    for i in range(12):
+        _write(tmp_path / "img" / f"{i:02d}.png", (20, 20), value=20 * i)
+    plain = DataConfig(source="folder", path=str(tmp_path / "img"), batch_size=4, shuffle_buffer=5)
+    where = "memory" if cache == "memory" else str(tmp_path / "cache" / "decoded")
+    (tmp_path / "cache").mkdir()
+    cached = dataclasses.replace(plain, cache=where)
+    for skip in (0, 7):  # a resumed run skips into the stream
+        a, _ = data.make_dataset(plain, 8, 1, seed=3, skip=skip)
+        b, _ = data.make_dataset(cached, 8, 1, seed=3, skip=skip)
+        for x, y in zip(a.take(9), b.take(9), strict=True):  # 3 epochs
+            np.testing.assert_array_equal(x["image"], y["image"])
+            np.testing.assert_array_equal(x["label"], y["label"])
+    if cache == "file":
+        assert list((tmp_path / "cache").glob("decoded*.index"))
 
 
 def test_vendored_splits_slice_like_tfds():

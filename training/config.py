@@ -48,6 +48,8 @@ class DataConfig:
         shuffle_buffer: examples in the shuffle buffer.
         download_timeout: seconds to wait for the TFDS download host before treating the
             machine as offline.
+        cache: keep the decoded, resized images after the first epoch: ``memory``, or a file
+            path prefix for datasets larger than memory (``None``: decode every epoch).
         mixed_sizes: image folders whose images differ in size: ``resize`` center-crops each
             to a square and resizes it to the model's size; ``reject`` stops with the sizes
             found (to catch a folder that mixes datasets).
@@ -62,6 +64,7 @@ class DataConfig:
     batch_size: int = 64
     shuffle_buffer: int = 10000
     download_timeout: float = 3.0
+    cache: str | None = None
     mixed_sizes: Literal["resize", "reject"] = "resize"
 
     def validate(self) -> None:

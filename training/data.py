@@ -85,15 +85,20 @@ def make_dataset(
         raise DataError(
             f"{source.description} has {source.size} images, fewer than data.batch_size={batch}"
         )
-    ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
-    if skip:
-        ds = ds.skip(skip)
 
     def preprocess(image, label):
         image = _to_model_format(source.decode(image), image_size, channels)
         return {"image": image, "label": tf.cast(label, tf.int32)}
 
-    ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    decode = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if config.cache:  # decode once; the shuffle order depends on the seed only, not on this
+        ds = ds.map(preprocess, **decode)
+        ds = ds.cache("" if config.cache == "memory" else config.cache)
+    ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    if skip:
+        ds = ds.skip(skip)
+    if not config.cache:
+        ds = ds.map(preprocess, **decode)
     ds = ds.batch(batch, drop_remainder=True)
     description = source.description
     if config.labelled:
