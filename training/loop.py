@@ -250,7 +250,7 @@ def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunR
         cb.ScalarLogger(
             writer,
             train_cfg.log_every,
-            {name: _learning_rate(opt) for name, opt in optimizers.items()},
+            {name: opt.learning_rate for name, opt in optimizers.items()},
         ),
         cb.SampleGrid(
             _sample_fn(trainer, labels),
@@ -304,8 +304,7 @@ def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunR
                 rollbacks += 1
                 step = store.restore_latest(trainer.step)
                 for opt in optimizers.values():
-                    rate = _learning_rate(opt)
-                    rate.assign(rate * train_cfg.rollback_lr_factor)
+                    opt.learning_rate.assign(opt.learning_rate * train_cfg.rollback_lr_factor)
                 print(
                     f"{err}: rolled back to step {step} with learning rates x"
                     f"{train_cfg.rollback_lr_factor} (rollback {rollbacks} of "
@@ -399,10 +398,6 @@ def _steps_to_next_event(step: int, total: int, events: list[int], runtime) -> i
     evaluated."""
     upcoming = min([total] + [(step // every + 1) * every for every in events])
     return max(1, min(runtime.steps_per_execution, upcoming - step))
-
-
-def _learning_rate(optimizer: keras.Optimizer) -> tf.Variable:
-    return optimizer.learning_rate
 
 
 class Shipper:
