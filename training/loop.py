@@ -312,10 +312,9 @@ def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunR
                     flush=True,
                 )
                 continue
-            step = done
-            if train_cfg.backup_every and (step - n) // train_cfg.backup_every < (
-                step // train_cfg.backup_every
-            ):
+            previous, step = step, done
+            every = train_cfg.backup_every
+            if every and previous // every < step // every:  # crossed a multiple of it
                 store.save(step, backup=True)
             try:
                 for c in callbacks:
