@@ -195,11 +195,12 @@ def test_interrupted_run_resumes_to_the_same_step_count(tmp_path, sig):
         assert session.trainer.step.numpy() == step
 
 
-def test_resume_continues_exactly(tmp_path):
+@pytest.mark.parametrize("family", ["dcgan", "sgan"])  # sgan: Gaussian-noise layers' RNG
+def test_resume_continues_exactly(tmp_path, family):
     """Two steps, a stop, and two more steps give the weights of four steps in one go."""
-    straight = tiny_config("dcgan", "train.steps=4", "train.ema_decay=0.5")
+    straight = tiny_config(family, "train.steps=4", "train.ema_decay=0.5")
     train(straight, tmp_path / "straight")
-    train(tiny_config("dcgan", "train.steps=2", "train.ema_decay=0.5"), tmp_path / "resumed")
+    train(tiny_config(family, "train.steps=2", "train.ema_decay=0.5"), tmp_path / "resumed")
     config = load(tmp_path / "resumed" / "config.yaml")
     config.train.steps = 4
     train(config, tmp_path / "resumed", resume=True)

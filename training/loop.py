@@ -129,6 +129,17 @@ def build_session(config: ExperimentConfig) -> Session:
         )
         if trainer.generator_ema is not None:
             parts["generator_ema"] = trainer.generator_ema
+        # Layers that draw (Gaussian noise, dropout) keep their RNG state in a variable that
+        # Keras does not list among the weights: it resumes too.
+        rng = [
+            v
+            for net in (trainer.generator, trainer.discriminator)
+            for v in net.variables
+            if "seed_generator_state" in v.path
+        ]
+        if rng:
+            parts["rng"] = tf.Module(name="rng")
+            parts["rng"].states = rng
         checkpoint = tf.train.Checkpoint(**parts)
     return Session(config, strategy, trainer, checkpoint, policy, use_jit(config.runtime, strategy))
 
