@@ -134,7 +134,7 @@ def backup_cost(config, repeats: int = 10) -> float:
     session = build_session(config)
     with tempfile.TemporaryDirectory() as folder:
         store = CheckpointStore(session.checkpoint, Path(folder), None)
-        return _timed(lambda: store.save(0, backup=True), repeats, 2)
+        return _timed(lambda: store.save(0, kind="backup"), repeats, 2)
 
 
 def inference_ms(family: str, batch: int, repeats: int = 20) -> float:

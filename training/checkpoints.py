@@ -24,25 +24,13 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from training.config import first_line
+
 log = logging.getLogger(__name__)
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be written or read."""
-
-
-def first_line(err: BaseException) -> str:
-    """The first line of an error, without TensorFlow's ``{{function_node ...}}`` and
-    ``[Op:...]`` wrapping."""
-    text = str(err).strip()
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
-    text = re.sub(r"\s*\[Op:\w+\]", "", text)
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-def is_write_error(err: BaseException) -> bool:
-    """An error of writing a file: the OS's, or TensorFlow's for its own writers."""
-    return isinstance(err, OSError | tf.errors.OpError)
 
 
 class CheckpointStore:
@@ -71,6 +59,9 @@ class CheckpointStore:
         )
         self.backup = tf.train.CheckpointManager(
             checkpoint, self.directory / "backup", max_to_keep=1, checkpoint_name="ckpt"
+        )
+        self.best = tf.train.CheckpointManager(
+            checkpoint, self.directory / "best", max_to_keep=1, checkpoint_name="ckpt"
         )
 
     def candidates(self) -> list[str]:
@@ -109,14 +100,15 @@ class CheckpointStore:
             )
         return 0
 
-    def save(self, step: int, backup: bool = False) -> str:
-        """Writes the state of ``step`` as a regular checkpoint (or as the backup)."""
-        manager = self.backup if backup else self.regular
+    def save(self, step: int, kind: str = "checkpoint") -> str:
+        """Writes the state of ``step`` as a regular ``checkpoint``, the ``backup`` or the
+        ``best`` one."""
+        manager = {"checkpoint": self.regular, "backup": self.backup, "best": self.best}[kind]
         previous = self.latest_step()
         try:
             return manager.save(checkpoint_number=step)
         except Exception as err:
-            if not is_write_error(err):
+            if not isinstance(err, OSError | tf.errors.OpError):  # not a failed write
                 raise
             _remove_partial(Path(manager.directory), step)
             kept = (
@@ -125,7 +117,7 @@ class CheckpointStore:
                 else "no earlier checkpoint exists"
             )
             raise CheckpointError(
-                f"cannot write the {'backup' if backup else 'checkpoint'} of step {step} in "
+                f"cannot write the {kind} of step {step} in "
                 f"{manager.directory} ({first_line(err)}); {kept}. Free disk space or make the "
                 "folder writable, then resume the run with --resume"
             ) from None

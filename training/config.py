@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -26,6 +27,15 @@ from zoo.losses import list_losses
 
 class ConfigError(ValueError):
     """A configuration key or value that is not accepted."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error, without TensorFlow's ``{{function_node ...}}`` and
+    ``[Op:...]`` wrapping."""
+    text = str(err).strip()
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:\w+\]", "", text)
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 @dataclasses.dataclass

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from training.config import DataConfig
+from training.config import DataConfig, first_line
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ def _tfds_source(builder, config: DataConfig, channels: int, seed: int, how: str
         )
     except (ValueError, KeyError) as err:
         raise DataError(
-            f"{config.dataset} cannot read split {config.split!r}: {_first_line(err)}"
+            f"{config.dataset} cannot read split {config.split!r}: {first_line(err)}"
         ) from None
     has_label = "label" in builder.info.features
     examples = ds.map(lambda ex: (ex["image"], ex["label"] if has_label else tf.constant(0)))
@@ -303,11 +303,6 @@ def _tfds_source(builder, config: DataConfig, channels: int, seed: int, how: str
         f"images ({how})",
         size=size,
     )
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _folder_source(root: Path, channels: int, mixed_sizes: str = "resize") -> Source:
@@ -375,7 +370,7 @@ def check_images(paths: list[Path]) -> tuple[list[Path], dict[Path, tuple[int, i
                 sizes[path] = image.size
             good.append(path)
         except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
-            bad.append((path, _first_line(err)))
+            bad.append((path, first_line(err)))
     return good, sizes, bad
 
 

@@ -44,9 +44,7 @@ from training import callbacks as cb
 from training.checkpoints import (
     CheckpointError,
     CheckpointStore,
-    first_line,
     float32_copy,
-    is_write_error,
     save_model,
 )
 from training.config import ExperimentConfig, load, save
@@ -275,7 +273,7 @@ def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunR
     ]
     shipper = Shipper(session, out_dir)
     if config.eval.every:
-        callbacks.insert(2, _evaluation(config, session, out_dir, writer, shipper))
+        callbacks.insert(2, _evaluation(config, session, out_dir, writer, store, shipper))
 
     def checkpoint(step: int) -> None:
         store.save(step)
@@ -286,7 +284,7 @@ def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunR
 
     step, logs, rollbacks = start, {}, 0
     if not resume or store.latest_step() is None:
-        store.save(step, backup=True)  # a run can be resumed (or rolled back) from its start
+        store.save(step, kind="backup")  # a run can be resumed (or rolled back) from its start
     for c in callbacks:
         c.on_train_begin(step)
     started = time.perf_counter()
@@ -326,7 +324,7 @@ def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunR
             previous, step = step, done
             every = train_cfg.backup_every
             if every and previous // every < step // every:  # crossed a multiple of it
-                store.save(step, backup=True)
+                store.save(step, kind="backup")
             try:
                 for c in callbacks:
                     c.on_step_end(step, logs)
@@ -449,7 +447,7 @@ def _sample_fn(trainer: GANTrainer, labels: np.ndarray | None = None):
     return lambda z: trainer.generate(z, np.arange(len(z), dtype=np.int32) % trainer.num_classes)
 
 
-def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, writer, shipper):
+def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, writer, store, shipper):
     """The evaluation callback of ``eval.metric``, with the best kept on disk: the held-out
     accuracy of a semi-supervised classifier, or FID/KID with real features computed once."""
     from training.evaluate import real_images
@@ -457,9 +455,6 @@ def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, write
 
     ev, trainer = config.eval, session.trainer
     higher_is_better = ev.metric == "accuracy"
-    best_manager = tf.train.CheckpointManager(
-        session.checkpoint, run_dir / "checkpoints" / "best", max_to_keep=1, checkpoint_name="ckpt"
-    )
     best_file = run_dir / "best.json"
     best = -math.inf if higher_is_better else math.inf
     if best_file.is_file():
@@ -467,15 +462,7 @@ def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, write
     name = ev.split if higher_is_better else None
 
     def on_best(step: int, value: float) -> None:
-        try:
-            best_manager.save(checkpoint_number=step)
-        except Exception as err:
-            if not is_write_error(err):
-                raise
-            raise CheckpointError(
-                f"cannot write the best checkpoint of step {step} in {best_manager.directory} "
-                f"({first_line(err)}); the previous best is intact"
-            ) from None
+        store.save(step, kind="best")
         shipper.save(suffix="_best")
         record = {"step": step, "metric": ev.metric, "value": value}
         record["split" if higher_is_better else "extractor"] = name

@@ -7,7 +7,7 @@ import os
 
 import tensorflow as tf
 
-from training.config import ConfigError, RuntimeConfig
+from training.config import ConfigError, RuntimeConfig, first_line
 
 
 def configure_devices(runtime: RuntimeConfig) -> None:
@@ -76,9 +76,9 @@ def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
             tf.config.experimental_connect_to_cluster(resolver)
             tf.tpu.experimental.initialize_tpu_system(resolver)
         except (ValueError, tf.errors.OpError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(
-                f"runtime.strategy=tpu: no TPU found (runtime.tpu={runtime.tpu!r}): {first}"
+                f"runtime.strategy=tpu: no TPU found (runtime.tpu={runtime.tpu!r}): "
+                f"{first_line(err)}"
             ) from None
         return tf.distribute.TPUStrategy(resolver)
     raise ConfigError(f"unknown runtime.strategy {runtime.strategy!r}")
