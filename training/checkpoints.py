@@ -25,6 +25,7 @@ import keras
 import tensorflow as tf
 
 from training.config import first_line
+from zoo.layers import WeightNormDense
 
 log = logging.getLogger(__name__)
 
@@ -152,16 +153,31 @@ def save_model(model: keras.Model, path: Path) -> None:
         ) from None
 
 
-def float32_copy(model: keras.Model) -> keras.Model:
-    """``model`` rebuilt with float32 computation and the same weights: what a run trained in
-    mixed precision ships (its variables are float32 already)."""
+def portable_copy(model: keras.Model) -> keras.Model:
+    """``model`` rebuilt from Keras' own layers, computing in float32: what a run ships, a file
+    that loads in any Keras 3 process without ganzoo. A mixed-precision layer becomes float32,
+    a ``WeightNormDense`` the ``Dense`` of its effective kernel. Weights come from (and are
+    refreshed with) ``copy_weights``."""
 
     def clone(layer):
+        if isinstance(layer, WeightNormDense):
+            return keras.layers.Dense(
+                layer.units, activation=layer.activation, name=layer.name, dtype="float32"
+            )
         config = layer.get_config()
         if "dtype" in config:
             config["dtype"] = "float32"
         return layer.__class__.from_config(config)
 
     copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
+    copy_weights(model, copy)
     return copy
+
+
+def copy_weights(model: keras.Model, copy: keras.Model) -> None:
+    """Sets the weights of ``portable_copy(model)`` to those of ``model`` now."""
+    for source, target in zip(model.layers, copy.layers, strict=True):
+        if isinstance(source, WeightNormDense):
+            target.set_weights(source.dense_weights())
+        else:
+            target.set_weights(source.get_weights())
