@@ -228,3 +228,41 @@ def test_info_loss_is_the_codes_negative_log_likelihood():
     assert float(value) == pytest.approx(trainer.info_weight * expected, rel=1e-6)
     confident = {"code_logits": tf.one_hot([0, 3], 10) * 50.0, "code": fake_in["code"]}
     assert float(trainer._info_loss(confident, fake_in, 2)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_semi_supervised_discriminator_step_follows_salimans_loss():
+    """One SGD step of sgan's discriminator moves it by -lr times the gradient of
+    L = cross-entropy(labelled) + (softplus(-lse(real)) + softplus(lse(fake))) / 2."""
+    config = tiny_config("sgan", "model.input_noise=0", "model.hidden_noise=0")
+    keras.utils.set_random_seed(3)
+    nets = zoo.get_family("sgan").build(config.model)
+    trainer = GANTrainer(nets.generator, nets.discriminator, NON_SATURATING, 8, num_classes=10)
+    lr = 0.1
+    trainer.compile(d_optimizer=keras.optimizers.SGD(lr), g_optimizer=keras.optimizers.SGD(0.0))
+    rng = np.random.default_rng(0)
+    batch = {
+        "image": rng.uniform(-1, 1, (8, 16, 16, 1)).astype("float32"),
+        "labelled_image": rng.uniform(-1, 1, (8, 16, 16, 1)).astype("float32"),
+        "labelled_label": (np.arange(8) % 10).astype("int32"),
+    }
+    d = trainer.discriminator
+    fake = trainer.generator(trainer.fake_inputs(8, 0)["z"], training=True)
+    with tf.GradientTape() as tape:
+        lse = lambda x: tf.reduce_logsumexp(d(x, training=True)[0], axis=-1)  # noqa: E731
+        labelled = d(batch["labelled_image"], training=True)[0]
+        supervised = tf.reduce_mean(
+            keras.losses.sparse_categorical_crossentropy(
+                batch["labelled_label"], labelled, from_logits=True
+            )
+        )
+        unsupervised = tf.reduce_mean(tf.nn.softplus(-lse(batch["image"])))
+        unsupervised += tf.reduce_mean(tf.nn.softplus(lse(fake)))
+        loss = supervised + 0.5 * unsupervised
+    grads = tape.gradient(loss, d.trainable_variables)
+    expected = [
+        v.numpy() - lr * g.numpy() for v, g in zip(d.trainable_variables, grads, strict=True)
+    ]
+    trainer.train_step((batch,))
+    for var, want in zip(d.trainable_variables, expected, strict=True):
+        np.testing.assert_allclose(var.numpy(), want, rtol=1e-4, atol=1e-6)
+    assert max(float(np.abs(g).max()) for g in grads) > 1e-3  # the step did move it

@@ -44,7 +44,8 @@ from training import callbacks as cb
 from training.checkpoints import (
     CheckpointError,
     CheckpointStore,
-    float32_copy,
+    copy_weights,
+    portable_copy,
     save_model,
 )
 from training.config import ExperimentConfig, load, save
@@ -108,6 +109,7 @@ def build_session(config: ExperimentConfig) -> Session:
                 info_weight=train.info_weight,
                 continuous_weight=train.continuous_weight,
                 seed=config.runtime.seed,
+                ship=family.ship,
             )
         if trainer.semi_supervised != bool(config.data.labelled):
             raise RunError(
@@ -284,6 +286,7 @@ def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunR
 
     step, logs, rollbacks = start, {}, 0
     if not resume or store.latest_step() is None:
+        _initialize(session)
         store.save(step, kind="backup")  # a run can be resumed (or rolled back) from its start
     for c in callbacks:
         c.on_train_begin(step)
@@ -357,6 +360,30 @@ def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunR
     return RunResult(run_dir, step, interrupted, logs)
 
 
+def _initialize(session: Session, num: int = 500) -> None:
+    """A new run's data-dependent initialization (``Family.initialize``), on the first ``num``
+    real images of a stream of its own: iterating the training dataset would move the shuffle
+    of the training stream, which a resumed run (not initialized again) would not see."""
+    config = session.config
+    family = zoo.get_family(config.family)
+    if family.initialize is None:
+        return
+    dataset, _ = make_dataset(
+        config.data, config.model.image_size, config.model.channels, config.runtime.seed
+    )
+    images, count = [], 0
+    for batch in dataset:
+        images.append(batch["image"] if isinstance(batch, dict) else batch)
+        count += int(images[-1].shape[0])
+        if count >= num:
+            break
+    trainer = session.trainer
+    with session.strategy.scope():
+        family.initialize(
+            zoo.Networks(trainer.generator, trainer.discriminator), tf.concat(images, 0)[:num]
+        )
+
+
 def make_step_function(session: Session, dataset: tf.data.Dataset):
     """``run_steps(n)``: ``n`` training steps in one ``tf.function`` call; returns the mean of
     each log over them (global values) and ``weights_finite`` (1.0 when every weight is finite
@@ -410,8 +437,8 @@ def _steps_to_next_event(step: int, total: int, events: list[int], runtime) -> i
 
 class Shipper:
     """Writes what the run ships: ``generator{suffix}.keras`` and, for a semi-supervised
-    family, ``classifier{suffix}.keras``, always float32 (a mixed-precision run's networks are
-    copied once into float32 twins whose weights are refreshed at each save)."""
+    family, ``classifier{suffix}.keras``: float32 models of Keras' own layers (the networks are
+    copied once into such twins, ``portable_copy``, whose weights are refreshed at each save)."""
 
     def __init__(self, session: Session, out_dir: Path):
         trainer = session.trainer
@@ -419,16 +446,12 @@ class Shipper:
         self.models = {"generator": trainer.sampler}
         if trainer.semi_supervised:
             self.models["classifier"] = trainer.classifier
-        self.copies = {}
-        if session.policy != "float32":
-            self.copies = {name: float32_copy(m) for name, m in self.models.items()}
+        self.copies = {name: portable_copy(m) for name, m in self.models.items()}
 
     def save(self, suffix: str = "") -> None:
         for name, model in self.models.items():
-            if name in self.copies:
-                self.copies[name].set_weights(model.get_weights())
-                model = self.copies[name]
-            save_model(model, self.out_dir / f"{name}{suffix}.keras")
+            copy_weights(model, self.copies[name])
+            save_model(self.copies[name], self.out_dir / f"{name}{suffix}.keras")
 
 
 def grid_labels(num: int, num_classes: int) -> tuple[np.ndarray, int]:

@@ -19,6 +19,8 @@ number of D steps, EMA. The step is written once for every ``tf.distribute`` str
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -68,6 +70,8 @@ class GANTrainer(keras.Model):
             continuous_weight``.
         continuous_weight: see ``info_weight`` (Chen et al. use 0.1 or less).
         seed: base of every random draw.
+        ship: wraps the (EMA) generator into the model that is sampled from and shipped
+            (``zoo.registry.Family.ship``); ``None``: the generator itself.
 
     Example:
         >>> trainer = GANTrainer(g, d, zoo.losses.NON_SATURATING, latent_dim=100)
@@ -91,6 +95,7 @@ class GANTrainer(keras.Model):
         info_weight: float = 1.0,
         continuous_weight: float = 0.1,
         seed: int = 0,
+        ship: Callable[[keras.Model], keras.Model] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -125,6 +130,8 @@ class GANTrainer(keras.Model):
             self.generator_ema = keras.models.clone_model(generator)
             self.generator_ema.set_weights(generator.get_weights())
             self.generator_ema.trainable = False
+        trained = self.generator_ema if self.generator_ema is not None else generator
+        self._sampler = ship(trained) if ship is not None else trained
         # Only wraps prebuilt networks: nothing left to build (Keras 3's fit checks this).
         self.built = True
 
@@ -158,8 +165,9 @@ class GANTrainer(keras.Model):
 
     @property
     def sampler(self) -> keras.Model:
-        """The generator to sample from and ship: the EMA one when there is one."""
-        return self.generator_ema if self.generator_ema is not None else self.generator
+        """The generator to sample from and ship: the EMA one when there is one, wrapped by
+        the family's ``ship`` when it has one."""
+        return self._sampler
 
     def call(self, inputs, training=False):
         """The shipped generator on its inputs (``z``, or ``[z, label, ...]``)."""
@@ -270,7 +278,9 @@ class GANTrainer(keras.Model):
                     self.loss_pair.d_loss(real_out["adversarial"], fake_out["adversarial"]),
                     global_batch,
                 )
-                total = d_loss
+                # Salimans et al.'s unsupervised loss is the mean over the real and the fake
+                # half of the (K+1)-class problem: half the sum that d_loss is.
+                total = 0.5 * d_loss if self.semi_supervised else d_loss
                 if "class_logits" in self._d_outputs and not self.semi_supervised:
                     aux = self._cross_entropy(real_labels, real_out["class_logits"], global_batch)
                     aux += self._cross_entropy(fake_labels, fake_out["class_logits"], global_batch)

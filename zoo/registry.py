@@ -50,6 +50,11 @@ class Family:
         default_preset: preset used when none is named.
         paper: the reference the family follows.
         loss: name of the adversarial loss pair in ``zoo.losses`` the family trains with.
+        initialize: ``initialize(networks, images)``, run once on a new run's first real
+            images before the first step (data-dependent initialization), or ``None``.
+        ship: ``ship(generator) -> model`` wraps the trained generator into what is sampled
+            from, evaluated and shipped (made of Keras' own layers, sharing its weights), or
+            ``None`` to ship it as it is.
     """
 
     name: str
@@ -59,6 +64,8 @@ class Family:
     default_preset: str
     paper: str
     loss: str = "non_saturating"
+    initialize: Callable[[Networks, Any], None] | None = None
+    ship: Callable[[keras.Model], keras.Model] | None = None
 
     def __post_init__(self):
         if not dataclasses.is_dataclass(self.config_cls):
