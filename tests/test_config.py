@@ -33,7 +33,7 @@ def test_preset_beats_defaults():
         ("train.stpes=5", "unknown config key 'train.stpes' (did you mean 'train.steps'?)"),
         ("trian.steps=5", "unknown config section 'trian' (did you mean 'train'?)"),
         ("train.steps=many", "train.steps='many' is not accepted; expected an integer"),
-        ("train.g_lr=fast", "train.g_lr='fast' is not accepted; expected a number"),
+        ("train.g_lr=fast", "train.g_lr='fast' is not accepted; expected a finite number"),
         (
             "runtime.strategy=horovod",
             "expected one of auto, one_device, mirrored, multi_worker, tpu",
@@ -46,6 +46,9 @@ def test_preset_beats_defaults():
         ("model.image_size=30", "model.image_size=30 cannot be reached by doubling"),
         ("data.source=folder", "data.source=folder needs data.path"),
         ("steps=5", "--set expects section.key=value"),
+        ("train.g_lr=nan", "train.g_lr='nan' is not accepted; expected a finite number"),
+        ("train.d_lr=inf", "train.d_lr='inf' is not accepted; expected a finite number"),
+        ("model.channels=2", "model.channels must be 1 (grayscale) or 3 (RGB), got 2"),
     ],
 )
 def test_bad_keys_and_values_are_one_line_errors(override, message):
@@ -89,3 +92,15 @@ def test_saved_config_round_trips(tmp_path):
     # a saved config is also a valid --config file
     again = cfg.resolve("dcgan", "tiny", config_file=tmp_path / "config.yaml")
     assert again == config
+
+
+def test_saved_config_records_what_differs_from_the_preset(tmp_path):
+    """A run labelled ``preset: cgan_mnist`` whose values were overridden says so."""
+    config = cfg.resolve("cgan", overrides=["model.base_filters=4", "train.steps=3"])
+    cfg.save(config, tmp_path / "config.yaml")
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert saved["preset"] == "cgan_mnist"
+    assert saved["overrides"] == {"model.base_filters": 4, "train.steps": 3}
+    assert cfg.load(tmp_path / "config.yaml").model.base_filters == 4  # read back as values
+    cfg.save(cfg.resolve("cgan"), tmp_path / "plain.yaml")
+    assert yaml.safe_load((tmp_path / "plain.yaml").read_text())["overrides"] == {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -282,6 +283,12 @@ class ExperimentConfig:
                 raise
             except ValueError as err:  # the family's own model validation
                 raise ConfigError(str(err)) from None
+        channels = getattr(self.model, "channels", None)
+        if channels is not None and channels not in (1, 3):
+            raise ConfigError(
+                f"model.channels must be 1 (grayscale) or 3 (RGB), got {channels}; images are "
+                "decoded and converted to one of those"
+            )
         if self.eval.metric == "accuracy" and not self.data.labelled:
             raise ConfigError(
                 "eval.metric=accuracy measures a semi-supervised classifier (sgan, with "
@@ -322,7 +329,33 @@ def load(path: str | Path) -> ExperimentConfig:
 
 
 def save(config: ExperimentConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    """Writes ``config`` as YAML, with ``overrides``: what differs from its preset (read back by
+    nobody, it tells a reader that a run labelled ``preset: X`` did not use X as it is)."""
+    data = config.to_dict()
+    data = {
+        "family": data.pop("family"),
+        "preset": data.pop("preset"),
+        "overrides": preset_overrides(config),
+        **data,
+    }
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def preset_overrides(config: ExperimentConfig) -> dict[str, Any]:
+    """``{"section.key": value}`` for every value of ``config`` that differs from its preset's
+    (a config file, ``--set`` or a resume changed it); empty when the preset was used as is."""
+    fam = zoo.get_family(config.family)
+    if config.preset not in fam.presets:  # a preset renamed since the run was made
+        return {}
+    base = ExperimentConfig(family=config.family, preset=config.preset, model=fam.config_cls())
+    apply(base, fam.preset(config.preset), f"preset {config.preset!r}")
+    ours, theirs = config.to_dict(), base.to_dict()
+    return {
+        f"{section}.{key}": value
+        for section in SECTIONS
+        for key, value in ours[section].items()
+        if theirs[section][key] != value
+    }
 
 
 def parse_override(item: str) -> dict[str, Any]:
@@ -339,8 +372,8 @@ def apply(config: ExperimentConfig, data: Mapping[str, Any], origin: str) -> Non
     if not isinstance(data, Mapping):
         raise ConfigError(f"{origin}: expected a mapping of sections, got {type(data).__name__}")
     for section, values in data.items():
-        if section in ("family", "preset"):
-            if values != getattr(config, section) and section == "family":
+        if section in ("family", "preset", "overrides"):  # labels, not values to set
+            if section == "family" and values != config.family:
                 raise ConfigError(
                     f"{origin}: is a config of family {values!r}, not {config.family!r}"
                 )
@@ -411,11 +444,14 @@ def _coerce(value: Any, hint: Any, key: str, origin: str) -> Any:
             raise bad("an integer") from None
     if hint is float:
         if isinstance(value, bool):
-            raise bad("a number")
+            raise bad("a finite number")
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
-            raise bad("a number") from None
+            raise bad("a finite number") from None
+        if not math.isfinite(number):  # nan compares false with every bound validate checks
+            raise bad("a finite number")
+        return number
     if hint is str:
         if isinstance(value, str) and value:
             return value
