@@ -234,3 +234,38 @@ def test_labelled_must_split_evenly_over_the_classes():
     config = DataConfig(source="vendored", split="test[:500]", labelled=25, batch_size=10)
     with pytest.raises(data.DataError, match="multiple of the 10 classes"):
         data.make_dataset(config, 28, 1, seed=0)
+
+
+def test_gif_and_bmp_train_a_grayscale_model(tmp_path):
+    """TensorFlow decodes GIF and BMP only to RGB: a 1-channel model must still read them (a
+    GIF passed the up-front check, then failed at step 57 of a run)."""
+    _write(tmp_path / "a.gif", (16, 16), mode="L", value=255)
+    _write(tmp_path / "b.bmp", (16, 16), value=255)
+    _write(tmp_path / "c.png", (16, 16), mode="L", value=255)
+    config = DataConfig(source="folder", path=str(tmp_path), batch_size=3, shuffle_buffer=1)
+    ds, description = data.make_dataset(config, 16, 1, seed=0)
+    assert "3 images" in description and "skipped" not in description
+    for batch in ds.take(3):
+        assert batch["image"].shape == (3, 16, 16, 1)
+        np.testing.assert_allclose(batch["image"], 1.0, atol=1e-2)
+
+
+def test_more_class_folders_than_model_classes_is_an_error(tmp_path):
+    for name in ("a", "b", "c"):
+        _write(tmp_path / name / "0.png", (16, 16))
+    config = DataConfig(source="folder", path=str(tmp_path), batch_size=3)
+    with pytest.raises(data.DataError) as err:
+        data.make_dataset(config, 16, 1, seed=0, num_classes=2)
+    assert "has 3 classes (a, b, c) but model.num_classes=2" in str(err.value)
+    assert "\n" not in str(err.value)
+    data.make_dataset(config, 16, 1, seed=0, num_classes=3)  # enough classes
+    data.make_dataset(config, 16, 1, seed=0)  # a family that ignores labels
+
+
+def test_file_cache_in_a_missing_folder_is_an_error_up_front(tmp_path):
+    _write(tmp_path / "img" / "0.png", (16, 16))
+    config = DataConfig(
+        source="folder", path=str(tmp_path / "img"), batch_size=1, cache=str(tmp_path / "no" / "c")
+    )
+    with pytest.raises(data.DataError, match="the folder .*no does not exist; create it"):
+        data.make_dataset(config, 16, 1, seed=0)

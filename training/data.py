@@ -25,6 +25,7 @@ import dataclasses
 import gzip
 import hashlib
 import logging
+import os
 import re
 import socket
 from collections.abc import Callable
@@ -59,6 +60,7 @@ class Source:
     decode: Callable[[tf.Tensor], tf.Tensor]  # (element image) -> uint8 [H, W, C]
     description: str
     size: int | None
+    classes: list[str] | None = None  # class names, when the source knows them
 
 
 def make_dataset(
@@ -68,6 +70,7 @@ def make_dataset(
     seed: int,
     skip: int = 0,
     global_batch_size: int | None = None,
+    num_classes: int | None = None,
 ) -> tuple[tf.data.Dataset, str]:
     """An endless, shuffled, batched dataset and a one-line description of its source.
 
@@ -77,13 +80,24 @@ def make_dataset(
         seed: shuffle seed; the same seed gives the same order.
         skip: examples to skip from the start of the endless stream (for resuming).
         global_batch_size: defaults to ``config.batch_size``.
+        num_classes: the classes a model that learns from the labels has; a source with more
+            is an error (its extra labels would train nothing, or fail in a loss at step 1).
     """
+    if config.cache not in (None, "memory"):
+        _check_cache_prefix(config.cache)
     source = open_source(config, channels, seed)
     batch = global_batch_size or config.batch_size
     ds = source.examples
     if source.size is not None and source.size < batch:
         raise DataError(
             f"{source.description} has {source.size} images, fewer than data.batch_size={batch}"
+        )
+    if num_classes is not None and source.classes and len(source.classes) > num_classes:
+        shown = ", ".join(source.classes[:6]) + (", ..." if len(source.classes) > 6 else "")
+        raise DataError(
+            f"{source.description.split(',')[0]} has {len(source.classes)} classes ({shown}) "
+            f"but model.num_classes={num_classes}; set model.num_classes={len(source.classes)} "
+            "or train on fewer class folders"
         )
 
     def preprocess(image, label):
@@ -115,6 +129,19 @@ def make_dataset(
         )
         description += f"; {len(labels)} of them labelled ({len(labels) // _classes(labels)}/class)"
     return ds.prefetch(tf.data.AUTOTUNE), description
+
+
+def _check_cache_prefix(prefix: str) -> None:
+    """A file cache is written after the first epoch: a folder that is missing or read-only
+    would fail then, with TensorFlow's traceback, not now."""
+    folder = Path(prefix).expanduser().parent
+    if not folder.is_dir():
+        raise DataError(
+            f"data.cache={prefix}: the folder {folder} does not exist; create it, or use "
+            "data.cache=memory"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"data.cache={prefix}: the folder {folder} is not writable")
 
 
 def _classes(labels: np.ndarray) -> int:
@@ -249,6 +276,7 @@ def _vendored_mnist_source(why: str, split: str = "train") -> Source:
         decode=lambda image: image,
         description=f"mnist: {what} vendored in ganzoo, {len(images)} images ({why})",
         size=len(images),
+        classes=[str(digit) for digit in range(10)],
     )
 
 
@@ -290,6 +318,7 @@ def _tfds_source(builder, config: DataConfig, channels: int, seed: int, how: str
             f"{config.dataset} cannot read split {config.split!r}: {first_line(err)}"
         ) from None
     has_label = "label" in builder.info.features
+    label_names = getattr(builder.info.features["label"], "names", None) if has_label else None
     examples = ds.map(lambda ex: (ex["image"], ex["label"] if has_label else tf.constant(0)))
     try:
         size = builder.info.splits[config.split].num_examples
@@ -302,6 +331,7 @@ def _tfds_source(builder, config: DataConfig, channels: int, seed: int, how: str
         description=f"{config.dataset}[{config.split}] from TFDS, {size or 'unknown number of'} "
         f"images ({how})",
         size=size,
+        classes=list(label_names) if label_names else None,
     )
 
 
@@ -316,7 +346,7 @@ def _folder_source(root: Path, channels: int, mixed_sizes: str = "resize") -> So
             f"data.path {root} holds no images ({', '.join(IMAGE_EXTENSIONS)}, searched "
             "recursively)"
         )
-    paths, sizes, skipped = check_images(found)
+    paths, sizes, skipped = check_images(found, channels)
     if skipped:
         shown = "; ".join(f"{p.relative_to(root)} ({why})" for p, why in skipped[:5])
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
@@ -346,9 +376,8 @@ def _folder_source(root: Path, channels: int, mixed_sizes: str = "resize") -> So
     )
     return Source(
         examples=examples,
-        decode=lambda path: tf.io.decode_image(
-            tf.io.read_file(path), channels, expand_animations=False
-        ),
+        decode=lambda path: decode_image(tf.io.read_file(path), channels),
+        classes=classes or None,
         description=f"image folder {root}, {len(paths)} images in {max(len(classes), 1)} classes"
         + (f" ({len(skipped)} undecodable skipped)" if skipped else "")
         + (f", {len(distinct)} sizes resized" if len(distinct) > 1 else ""),
@@ -356,21 +385,39 @@ def _folder_source(root: Path, channels: int, mixed_sizes: str = "resize") -> So
     )
 
 
-def check_images(paths: list[Path]) -> tuple[list[Path], dict[Path, tuple[int, int]], list]:
-    """Decodes every image once: (the readable paths, their (width, height), and the
-    unreadable ones with why), so that a corrupt file is skipped up front, not a crash hours
-    into a run."""
-    from PIL import Image, UnidentifiedImageError
+def decode_image(data: tf.Tensor, channels: int) -> tf.Tensor:
+    """An encoded PNG, JPEG, GIF or BMP -> uint8 [H, W, channels] (the first frame of an
+    animation). TensorFlow decodes GIF and BMP only to 3 (or 4) channels: those are decoded
+    to RGB and then converted, so that every accepted format works for grayscale models."""
+    if channels != 1:
+        return tf.io.decode_image(data, channels, expand_animations=False)
+    rgb_only = tf.strings.regex_full_match(tf.strings.substr(data, 0, 2), "GI|BM")
+    return tf.cond(
+        rgb_only,
+        lambda: tf.image.rgb_to_grayscale(tf.io.decode_image(data, 3, expand_animations=False)),
+        lambda: tf.io.decode_image(data, 1, expand_animations=False),
+    )
 
+
+def check_images(
+    paths: list[Path], channels: int = 3
+) -> tuple[list[Path], dict[Path, tuple[int, int]], list]:
+    """Decodes every image once, with the decoder training uses: (the readable paths, their
+    (width, height), and the unreadable ones with why), so that a file that cannot be decoded
+    is skipped up front, not a crash hours into a run."""
+    decode = tf.function(
+        lambda data: tf.shape(decode_image(data, channels)),
+        input_signature=[tf.TensorSpec([], tf.string)],
+    )
     good, sizes, bad = [], {}, []
     for path in paths:
         try:
-            with Image.open(path) as image:
-                image.load()
-                sizes[path] = image.size
-            good.append(path)
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
+            height, width, _ = decode(tf.constant(path.read_bytes())).numpy().tolist()
+        except (OSError, tf.errors.OpError) as err:
             bad.append((path, first_line(err)))
+            continue
+        sizes[path] = (width, height)
+        good.append(path)
     return good, sizes, bad
 
 
