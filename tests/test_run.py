@@ -1,6 +1,7 @@
 """The command line and the run folder, as a user meets them."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -73,6 +74,38 @@ def test_run_folder_misuse(capsys, tmp_path):
     _one_line_error(err, "already exists; pass --resume")
     code, _, err = _main(capsys, "dcgan", "--run-dir", str(tmp_path / "full"), "--resume")
     _one_line_error(err, "is not a run folder (no config.yaml)")
+    assert sorted(p.name for p in (tmp_path / "full").iterdir()) == ["x"]  # left as it was
+    (tmp_path / "file").write_text("mine")
+    code, _, err = _main(capsys, "dcgan", *VENDORED, "--run-dir", str(tmp_path / "file"))
+    assert code == 2
+    _one_line_error(err, "is a file, not a folder")
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+@pytest.mark.parametrize("family", ["cgan", "acgan"])
+def test_more_classes_than_the_model_has_is_a_one_line_error(capsys, tmp_path, family):
+    """cgan trained on with no label for the extra classes; acgan died in its loss at step 1."""
+    from PIL import Image
+
+    for k in range(12):
+        folder = tmp_path / "data" / f"class{k:02d}"
+        folder.mkdir(parents=True)
+        Image.fromarray(np.full((16, 16), 20 * k, np.uint8)).save(folder / "0.png")
+    code, _, err = _main(
+        capsys,
+        family,
+        "--preset",
+        "tiny",
+        "--set",
+        "data.source=folder",
+        "--set",
+        f"data.path={tmp_path / 'data'}",
+        "--run-dir",
+        str(tmp_path / "run"),
+    )
+    assert code == 2
+    _one_line_error(err, "has 12 classes", "but model.num_classes=10", "model.num_classes=12")
+    assert not (tmp_path / "run").exists()
 
 
 def test_resume_keeps_the_config(capsys, tmp_path):
@@ -150,7 +183,7 @@ def test_cli_run_folder_layout(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_run_resumes_to_the_same_step_count(tmp_path, sig):
+def test_interrupted_run_resumes_to_the_same_step_count(tmp_path, sig, capsys):
     run_dir = tmp_path / "run"
     args = ["dcgan", "--preset", "tiny", *VENDORED, "--run-dir", str(run_dir)]
     proc = _cli(
@@ -167,6 +200,11 @@ def test_interrupted_run_resumes_to_the_same_step_count(tmp_path, sig):
     while not state.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
     assert state.exists(), proc.communicate()[1]
+    if sig == signal.SIGINT:  # while it trains, a second run on its folder stops at once
+        for second in (args, ["dcgan", "--run-dir", str(run_dir), "--resume"]):
+            code, _, err = _main(capsys, *second)
+            assert code == 2
+            _one_line_error(err, f"is in use by process {proc.pid} on ", "choose another")
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
     assert f"{sig.name}: stopping after this step" in out
@@ -259,3 +297,10 @@ def test_resume_with_a_relative_run_folder(tmp_path, monkeypatch):
     config.train.steps = 4
     assert train(config, "runs/x", resume=True).step == 4
     assert open_run("runs/x")[1] == 4
+
+
+def test_readme_names_exactly_the_keys_resume_may_change():
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    allowed = text.split("**`--resume`**", 1)[1].split("Every other")[0]
+    named = set(re.findall(r"`((?:\w+)\.\w+)`", allowed))
+    assert named == {f"{s}.{k}" for s, keys in run.RESUMABLE_KEYS.items() for k in keys}

@@ -50,6 +50,7 @@ from training.checkpoints import (
 )
 from training.config import ExperimentConfig, load, save
 from training.data import make_dataset
+from training.runlock import LOCK_NAME, RunFolderLocked, run_folder_lock
 from training.strategy import is_chief, make_strategy, mixed_precision_policy, use_jit
 from training.trainer import GANTrainer
 from zoo.losses import get_loss
@@ -191,20 +192,41 @@ def train(config: ExperimentConfig, run_dir: str | Path, resume: bool = False) -
     # written: a bad config leaves nothing behind.
     session = build_session(config)
     chief = is_chief(session.strategy)
-    if chief:
+    with contextlib.ExitStack() as stack:
+        if chief:
+            stack.enter_context(_locked_run_dir(run_dir, resume))
+            out_dir = run_dir
+        else:
+            out_dir = Path(tempfile.mkdtemp(prefix="ganzoo-worker-"))
+            stack.callback(shutil.rmtree, out_dir, ignore_errors=True)
+            if resume and (run_dir / "best.json").is_file():  # the same best as the chief's
+                shutil.copy(run_dir / "best.json", out_dir / "best.json")
+        try:
+            return _train(session, run_dir, out_dir, resume)
+        except CheckpointError as err:
+            raise RunError(str(err)) from None
+
+
+@contextlib.contextmanager
+def _locked_run_dir(run_dir: Path, resume: bool):
+    """Checks that ``run_dir`` can be used as asked and holds its lock (training.runlock) for
+    the run: a second process on the same folder stops in one line that names the first."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"--run-dir {run_dir} is a file, not a folder; choose a folder")
+    if not (run_dir / LOCK_NAME).exists():  # a user's folder: refused before anything is written
         _check_run_dir(run_dir, resume)
-        out_dir = run_dir
-    else:
-        out_dir = Path(tempfile.mkdtemp(prefix="ganzoo-worker-"))
-        if resume and (run_dir / "best.json").is_file():  # the same best as the chief's
-            shutil.copy(run_dir / "best.json", out_dir / "best.json")
-    try:
-        return _train(session, run_dir, out_dir, resume)
-    except CheckpointError as err:
-        raise RunError(str(err)) from None
-    finally:
-        if not chief:
-            shutil.rmtree(out_dir, ignore_errors=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(run_folder_lock(run_dir))
+        except RunFolderLocked as err:
+            raise RunError(str(err)) from None
+        except OSError as err:
+            raise RunError(
+                f"run folder {run_dir} is not writable ({err.strerror or err}); nothing was "
+                "changed in it"
+            ) from None
+        _check_run_dir(run_dir, resume)  # again: it may have changed before the lock
+        yield
 
 
 def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunResult:
@@ -227,6 +249,7 @@ def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunR
         channels=config.model.channels,
         seed=config.runtime.seed,
         skip=start * batches_per_step * config.data.batch_size,
+        num_classes=trainer.num_classes if trainer.learns_from_labels else None,
     )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -472,9 +495,13 @@ def _sample_fn(trainer: GANTrainer, labels: np.ndarray | None = None):
 
 def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, writer, store, shipper):
     """The evaluation callback of ``eval.metric``, with the best kept on disk: the held-out
-    accuracy of a semi-supervised classifier, or FID/KID with real features computed once."""
+    accuracy of a semi-supervised classifier, or FID/KID with real features computed once
+    (none, with a note, when ``eval.extractor=auto`` finds no extractor for the images)."""
     from training.evaluate import real_images
-    from training.features import default_extractor, get_extractor
+    from training.features import default_extractor, get_extractor, no_extractor_note
+
+    def _data_name(data) -> str:
+        return f"the image folder {data.path}" if data.source == "folder" else data.dataset
 
     ev, trainer = config.eval, session.trainer
     higher_is_better = ev.metric == "accuracy"
@@ -503,7 +530,18 @@ def _evaluation(config: ExperimentConfig, session: Session, run_dir: Path, write
             trainer.classifier, images, labels, ev.split, writer, ev.every, on_best, best
         )
 
-    name = default_extractor(config.data.dataset) if ev.extractor == "auto" else ev.extractor
+    name = default_extractor(config.data, ev.weights) if ev.extractor == "auto" else ev.extractor
+    if name is None:
+        # No extractor fits these images: a digit classifier's FID of other images would still
+        # pick generator_best.keras, by a number that measures nothing. Say so once, up front.
+        what = f"no FID/KID while training on {_data_name(config.data)}"
+        print(
+            f"note: {no_extractor_note(what, ev.weights, 'eval.weights=PATH')}; this run "
+            f"trains without the evaluation every {ev.every} steps and without a best "
+            "checkpoint (generator_best.keras)",
+            flush=True,
+        )
+        return cb.Callback()  # observes nothing
     extractor = get_extractor(name, ev.weights)
     real_features, _ = extractor(real_images(config, ev.num_samples, config.runtime.seed + 1))
     z = (
@@ -532,7 +570,7 @@ def _check_run_dir(run_dir: Path, resume: bool) -> None:
     if resume:
         if not (run_dir / "config.yaml").is_file():
             raise RunError(f"{run_dir} is not a run folder (no config.yaml); cannot resume it")
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    elif run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()):
         raise RunError(
             f"run folder {run_dir} already exists; pass --resume to continue it or choose "
             "another --run-dir"

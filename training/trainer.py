@@ -150,6 +150,12 @@ class GANTrainer(keras.Model):
         return any(name == "label" for name, _ in self._g_inputs)
 
     @property
+    def learns_from_labels(self) -> bool:
+        """Whether the data's labels train something: cGAN's discriminator input, ACGAN's class
+        head, a semi-supervised classifier (InfoGAN's code is drawn, not read from the data)."""
+        return "label" in self._d_inputs or "class_logits" in self._d_outputs
+
+    @property
     def classifier(self) -> keras.Model:
         """A semi-supervised discriminator's classifier: image -> class logits, sharing its
         weights (what an SGAN run ships besides the generator)."""
