@@ -4,6 +4,6 @@ python -m export runs/dcgan-XXXX
 """
 
 from export.core import ExportOptions, export_run
-from export.sampler import ExportError
+from export.sampler import DestinationError, ExportError
 
-__all__ = ["ExportError", "ExportOptions", "export_run"]
+__all__ = ["DestinationError", "ExportError", "ExportOptions", "export_run"]

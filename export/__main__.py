@@ -31,8 +31,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--uint8", action="store_true", help="output uint8 images in [0, 255] instead of floats"
     )
-    parser.add_argument("--out", help="destination folder (default RUN_DIR/export)")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument(
+        "--out",
+        help="destination folder (default RUN_DIR/export): a new folder, an empty one, or an "
+        "earlier export, which it replaces; anything else is refused and left as it is",
+    )
+    parser.add_argument(
+        "--opset", type=int, default=17, help="ONNX opset, 9 to 18 with tf2onnx 1.17 (default 17)"
+    )
     parser.add_argument(
         "--repeats", type=int, default=20, help="timed runs per latency number (default 20)"
     )
@@ -51,7 +57,8 @@ def _choices(value: str, accepted: tuple[str, ...], what: str) -> list[str]:
 
 def options_from(args):
     from export.core import FORMATS, ExportOptions
-    from export.formats import TFLITE_VARIANTS
+    from export.formats import TFLITE_VARIANTS, check_opset
+    from export.sampler import ExportError
 
     fmts = _choices(args.format, FORMAT_WORDS, "format")
     quant = _choices(args.quantize, QUANTIZE_WORDS, "quantization")
@@ -65,6 +72,10 @@ def options_from(args):
         raise ValueError("--quantize applies to TFLite; add --format tflite")
     if args.repeats < 1:
         raise ValueError("--repeats must be at least 1")
+    try:  # checked even without onnx in --format: the value is wrong either way
+        check_opset(args.opset)
+    except ExportError as err:
+        raise ValueError(str(err)) from None
     return ExportOptions(formats, variants, args.uint8, args.opset, args.repeats)
 
 
@@ -114,10 +125,13 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     from export.core import export_run
-    from export.sampler import ExportError
+    from export.sampler import DestinationError, ExportError
 
     try:
         report = export_run(args.run_dir, args.out, options)
+    except DestinationError as err:  # a usage error, refused before any work
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except ExportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

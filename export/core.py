@@ -2,7 +2,8 @@
 
 Everything is written to a temporary folder beside the destination and moved into place only
 when every float artifact matches Keras within tolerance, so a failed export never replaces a
-good one.
+good one. The destination must be new, an empty folder, or an earlier export (``destination``):
+export never replaces a file or folder of the user's.
 """
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ import datetime
 import json
 import os
 import platform
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 
 from export import formats as fmt
 from export import verify
-from export.sampler import ExportError, Sampler, load_sampler
+from export.sampler import DestinationError, ExportError, Sampler, check_run_dir, load_sampler
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 PARITY_BATCH = 16
 LATENCY_BATCHES = (1, 32)
+# What marks a folder as an earlier export: report.json and model_card.json that parse as JSON
+# objects with (at least) these keys, which export has always written.
+REPORT_KEYS = frozenset({"run_dir", "created", "machine", "inputs", "output", "results"})
+CARD_KEYS = frozenset({"family", "inputs", "output", "artifacts"})
 
 
 @dataclasses.dataclass
@@ -41,13 +46,19 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, options=None)
     export fails or a float artifact differs from Keras beyond its tolerance.
     """
     options = options or ExportOptions()
-    run_dir = Path(run_dir)
-    out = Path(out) if out is not None else run_dir / "export"
+    run_dir = check_run_dir(run_dir)
+    out = destination(run_dir, out)  # refused before the generator is even loaded
+    fmt.check_opset(options.opset)
     sampler = load_sampler(run_dir, uint8=options.uint8)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    staging = _make_staging(out)
     try:
-        artifacts = _write_all(sampler, staging, options)
+        try:
+            artifacts = _write_all(sampler, staging, options)
+        except OSError as err:  # a full disk, a quota: the folder beside `out`, not the model
+            raise ExportError(
+                f"cannot write the export beside {out} ({err.strerror or err}); nothing was "
+                f"written to {out}"
+            ) from None
         rows = _check_all(sampler, artifacts, options)
         report = _report(run_dir, sampler, options, rows)
         failed = [r for r in rows if not r["passed"]]
@@ -64,11 +75,112 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, options=None)
             row["file"] = row["file"].replace(str(staging), str(out))
         _write_json(staging / "report.json", report)
         _write_json(staging / "model_card.json", _model_card(run_dir, sampler, rows))
-        _replace(staging, out)
+        destination(run_dir, out)  # again: files may have been put there while export ran
+        try:
+            _replace(staging, out)
+        except OSError as err:
+            raise ExportError(
+                f"cannot move the export into {out} ({err.strerror}); the previous contents "
+                "are unchanged"
+            ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     report["out"] = str(out)
     return report
+
+
+def destination(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """The export folder ``out`` (default ``run_dir/export``), if export may write it.
+
+    Export replaces only what it wrote itself: ``out`` must not exist yet, be an empty folder,
+    or be an earlier export, recognised by its report.json and model_card.json (JSON objects
+    with the keys export writes) and holding nothing but those two and the artifacts its
+    report lists. Anything else (a file, a symbolic link, a folder of the user's, an earlier
+    export the user has added files to) raises ``DestinationError`` and is left untouched.
+    """
+    out = Path(out) if out is not None else Path(run_dir) / "export"
+    if out.name in ("", ".", ".."):  # name the folder, so a sibling staging folder can be made
+        out = Path(os.path.abspath(out))
+    problem = _destination_problem(out)
+    if problem:
+        raise DestinationError(
+            f"{out} {problem}; export writes only into a new folder, an empty one, or an "
+            "earlier export it replaces: give another --out"
+        )
+    return out
+
+
+def _destination_problem(out: Path) -> str | None:
+    if out.is_symlink():
+        return "is a symbolic link"
+    if not out.exists():
+        parent = next(p for p in out.parents if os.path.lexists(p))
+        if not parent.is_dir():
+            return f"cannot be created: {parent} is not a folder"
+        return _writable(parent)
+    if not out.is_dir():
+        return "is an existing file, not a folder"
+    try:
+        entries = sorted(p.name for p in out.iterdir())
+    except OSError as err:
+        return f"cannot be read ({err.strerror})"
+    if entries:
+        written = _export_files(out)
+        if written is None:
+            return (
+                "is a non-empty folder that is not an earlier export (it has no report.json "
+                "and model_card.json from export)"
+            )
+        foreign = [name for name in entries if name not in written]
+        if foreign:
+            more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+            return f"is an earlier export but also holds {foreign[0]}{more}, not written by export"
+    return _writable(out.parent)
+
+
+def _writable(folder: Path) -> str | None:
+    if os.access(folder, os.W_OK | os.X_OK):
+        return None
+    return f"cannot be written: {folder} is not writable"
+
+
+def _export_files(folder: Path) -> set[str] | None:
+    """The names an earlier export in ``folder`` wrote, or None when it holds no export."""
+    try:
+        report = json.loads((folder / "report.json").read_text())
+        card = json.loads((folder / "model_card.json").read_text())
+    except (OSError, ValueError):  # missing, unreadable, not UTF-8 or not JSON
+        return None
+    if not (isinstance(report, dict) and isinstance(card, dict)):
+        return None
+    if not (REPORT_KEYS <= report.keys() and CARD_KEYS <= card.keys()):
+        return None
+    rows = report["results"]
+    if not (isinstance(rows, list) and all(isinstance(r, dict) for r in rows)):
+        return None
+    files = [r.get("file") for r in rows]
+    if not all(isinstance(f, str) for f in files):
+        return None
+    return {"report.json", "model_card.json"} | {Path(f).name for f in files if f}
+
+
+def _make_staging(out: Path) -> Path:
+    """A new hidden folder beside ``out``, made with ``os.mkdir`` so that it gets the user's
+    usual permissions (0o777 less the umask; ``tempfile.mkdtemp`` gives 0o700), which it keeps
+    when it becomes ``out``."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            staging = out.with_name(f".{out.name}-{secrets.token_hex(4)}")
+            try:
+                staging.mkdir()
+                return staging
+            except FileExistsError:
+                continue
+    except OSError as err:
+        raise ExportError(
+            f"cannot create a folder beside {out} ({err.strerror}); give another --out"
+        ) from None
 
 
 def _write_all(sampler: Sampler, folder: Path, options: ExportOptions) -> list[fmt.Artifact]:
@@ -174,6 +286,7 @@ def _model_card(run_dir: Path, sampler: Sampler, rows: list[dict]) -> dict:
     return {
         "family": config.get("family"),
         "preset": config.get("preset"),
+        "overrides": config.get("overrides", {}),
         "dataset": {"name": data.get("dataset"), "source": data.get("source")},
         "training_steps": sampler.step,
         "ema_weights": config.get("train", {}).get("ema_decay") is not None,
@@ -183,7 +296,10 @@ def _model_card(run_dir: Path, sampler: Sampler, rows: list[dict]) -> dict:
         "input_distribution": {
             "z": "standard normal, float32",
             **(
-                {"label": f"int32 class index in [0, {sampler.num_classes})"}
+                {
+                    "label": f"int32 class index in [0, {sampler.num_classes}); values outside "
+                    "are clipped to the nearest class"
+                }
                 if sampler.num_classes
                 else {}
             ),
@@ -211,13 +327,21 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _replace(staging: Path, out: Path) -> None:
-    """Moves the finished ``staging`` folder to ``out``, replacing an earlier export."""
-    final = staging.with_name(staging.name + ".done")
-    os.rename(staging, final)
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.rename(out, old)
-        os.rename(final, out)
-        shutil.rmtree(old, ignore_errors=True)
+    """Moves the finished ``staging`` folder to ``out``.
+
+    What is at ``out`` (an earlier export or an empty folder, checked just before) is renamed
+    aside first and deleted only once the new export is in place; if that move fails it is put
+    back. With nothing at ``out``, the rename cannot overwrite anything that appeared meanwhile:
+    renaming a folder onto a file or a non-empty folder fails.
+    """
+    if os.path.lexists(out):
+        aside = staging.with_name(staging.name + ".old")
+        os.rename(out, aside)
+        try:
+            os.rename(staging, out)
+        except OSError:
+            os.rename(aside, out)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
     else:
-        os.rename(final, out)
+        os.rename(staging, out)

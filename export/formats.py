@@ -16,7 +16,9 @@ inputs to the ``image`` output. TFLite comes in four variants:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -28,6 +30,12 @@ from export.sampler import ExportError, Sampler
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8")
 CALIBRATION_SAMPLES = 200
+# The oldest ONNX opset in which every family's generator converts and matches Keras (measured
+# on the tiny presets of all ten families, float and uint8 output): below 9, tf2onnx cannot
+# convert a transposed convolution's computed output shape, a Reshape to a computed shape or the
+# int32 label clipping, or writes graphs onnxruntime rejects. The newest is the newest tf2onnx
+# can write (``onnx_opsets``).
+MIN_ONNX_OPSET = 9
 
 Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
 
@@ -104,18 +112,74 @@ def write_onnx(sampler: Sampler, path: Path, opset: int) -> Artifact:
     import tensorflow as tf
     import tf2onnx
 
+    check_opset(opset)
     specs = [s.tensor_spec() for s in sampler.inputs]
     function = tf.function(sampler.serve, input_signature=specs)
-    try:
-        tf2onnx.convert.from_function(
-            function, input_signature=specs, opset=opset, output_path=str(path)
-        )
-    except Exception as err:  # noqa: BLE001
-        raise ExportError(
-            f"ONNX conversion (opset {opset}) failed: {first_line(err)}; try another --opset "
-            "or export the other formats with --format savedmodel,tflite"
-        ) from None
+    advice = "try another --opset or export the other formats with --format savedmodel,tflite"
+    with _tf2onnx_errors() as errors:
+        try:
+            tf2onnx.convert.from_function(
+                function, input_signature=specs, opset=opset, output_path=str(path)
+            )
+        except Exception as err:  # noqa: BLE001
+            raise ExportError(
+                f"ONNX conversion (opset {opset}) failed: {first_line(err)}; {advice}"
+            ) from None
+    if errors:
+        # from_function logs a node it cannot convert and carries on, writing a broken graph
+        raise ExportError(f"ONNX conversion (opset {opset}) failed: {errors[0]}; {advice}")
     return Artifact("onnx", "float32", path)
+
+
+def onnx_opsets() -> range:
+    """The ONNX opsets export accepts: from ``MIN_ONNX_OPSET`` to the newest tf2onnx writes."""
+    from tf2onnx import constants
+
+    return range(MIN_ONNX_OPSET, max(constants.OPSET_TO_IR_VERSION) + 1)
+
+
+def check_opset(opset: int) -> None:
+    accepted = onnx_opsets()
+    if opset not in accepted:
+        raise ExportError(
+            f"ONNX opset {opset} is not supported; accepted: {accepted[0]} to {accepted[-1]} "
+            "(default 17)"
+        )
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None:  # a message of its own, e.g. "Tensorflow op [NAME: OP] is not supported"
+            self.errors.append(record.getMessage().strip().split("\n")[0][:200])
+            return
+        # "Failed to convert node %r ..." with the handler's exception: name the node and say why
+        node = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        self.errors.append(f"node {node}: {first_line(exc)}" if node else first_line(exc))
+
+
+@contextlib.contextmanager
+def _tf2onnx_errors():
+    """Collects tf2onnx's error records instead of letting them reach the console.
+
+    tf2onnx logs every node it fails to convert with a full traceback (dozens of lines for one
+    bad opset); the first of them becomes the one-line ``ExportError``. Its warnings and
+    information lines are dropped with them: the export's own parity check is what tells
+    whether the graph is right.
+    """
+    logger = logging.getLogger("tf2onnx")
+    handler, propagate = _Collect(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler.errors
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def runner(artifact: Artifact, threads: int | None = None) -> Runner:

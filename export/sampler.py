@@ -26,6 +26,13 @@ class ExportError(RuntimeError):
     """An export that cannot be done, with what to do about it."""
 
 
+class DestinationError(ExportError):
+    """An export folder that export will not write: it would replace something of the user's.
+
+    A usage error like a bad option (the CLI exits 2), raised before anything is loaded.
+    """
+
+
 @dataclasses.dataclass(frozen=True)
 class InputSpec:
     name: str
@@ -57,11 +64,27 @@ class Sampler:
         return {"name": "image", "shape": shape, "dtype": "float32", "range": [-1.0, 1.0]}
 
     def serve(self, *inputs):
-        """The exported function: named inputs -> {"image": ...}."""
+        """The exported function: named inputs -> {"image": ...}.
+
+        A ``label`` outside [0, num_classes) is clipped to the nearest class, so -1 gives class
+        0's image and 15 the last class's. Left alone, the runtimes disagree (measured): the
+        one-hot of an out-of-range label is all zeros in TensorFlow and TFLite, an image of no
+        class, while ONNX's OneHot reads -1 as the last class. Clipping is a min/max that
+        SavedModel, TFLite and ONNX all convert; an assertion would not survive conversion.
+        """
+        inputs = [
+            self._clip_label(x) if spec.name == "label" else x
+            for spec, x in zip(self.inputs, inputs, strict=True)
+        ]
         image = self.generator(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
         if self.uint8:
             image = tf.cast(tf.round(tf.clip_by_value((image + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
         return {"image": image}
+
+    def _clip_label(self, label):
+        if not self.num_classes:  # no class count to clip to: example_inputs refuses this run
+            return label
+        return tf.clip_by_value(label, 0, self.num_classes - 1)
 
     def reference(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """The Keras output for ``feeds``, post-processed like the export."""
@@ -94,9 +117,7 @@ class Sampler:
 
 def load_sampler(run_dir: str | Path, uint8: bool = False) -> Sampler:
     """The generator of run folder ``run_dir`` (EMA weights when the run kept them)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ExportError(f"{run_dir} is not a folder; give a run folder such as runs/dcgan-...")
+    run_dir = check_run_dir(run_dir)
     path = run_dir / "generator.keras"
     config = _read_config(run_dir)
     family = config.get("family", "FAMILY")
@@ -119,6 +140,13 @@ def load_sampler(run_dir: str | Path, uint8: bool = False) -> Sampler:
         for t in generator.inputs
     ]
     return Sampler(generator, inputs, uint8, config, _checkpoint_step(run_dir))
+
+
+def check_run_dir(run_dir: str | Path) -> Path:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ExportError(f"{run_dir} is not a folder; give a run folder such as runs/dcgan-...")
+    return run_dir
 
 
 def _read_config(run_dir: Path) -> dict:

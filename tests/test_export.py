@@ -1,13 +1,18 @@
 """python -m export: formats, verification, report, and failures that leave nothing broken."""
 
+import hashlib
 import json
+import os
+import shutil
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import yaml
 
 from export import ExportError, ExportOptions, export_run, verify
+from export import formats as fmt
 from export.__main__ import main
 from tests.conftest import tiny_config
 from training import config as cfg
@@ -18,6 +23,13 @@ from training.loop import Shipper, open_run, train
 def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("tiny") / "run"
     train(tiny_config("dcgan", "train.steps=2"), run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_cgan(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("tiny_cgan") / "run"
+    train(tiny_config("cgan", "train.steps=2"), run_dir)
     return run_dir
 
 
@@ -185,7 +197,11 @@ def _odd_run(tmp_path):
             "TFLite (float32) conversion failed: op BesselI0e is not supported by TFLite "
             "builtins; export the other formats with --format savedmodel,onnx",
         ),
-        ("onnx", "the onnx export does not load in its runtime"),
+        (
+            "onnx",
+            "bessel_i0e/BesselI0e: BesselI0e] is not supported; try another --opset or export "
+            "the other formats with --format savedmodel,tflite",
+        ),
     ],
 )
 def test_converter_rejection_is_one_line_and_leaves_the_good_export(tmp_path, fmt, message):
@@ -283,3 +299,173 @@ def test_sgan_generator_with_wide_activations_keeps_int8_parity(tmp_path):
     report = export_run(run_dir, tmp_path / "exp", _only(("tflite",), ("int8",)))
     int8 = report["results"][-1]
     assert int8["format"] == "tflite-int8" and int8["passed"], int8
+
+
+def _tree(root):
+    """Every name under ``root`` (``root`` included) with its kind, mode and content digest."""
+    paths = [root, *sorted(root.rglob("*"))] if root.is_dir() and not root.is_symlink() else [root]
+    tree = {}
+    for path in paths:
+        info = os.lstat(path)
+        if path.is_symlink():
+            content = os.readlink(path)
+        elif path.is_file():
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            content = None
+        tree[str(path.relative_to(root.parent))] = (info.st_mode, content)
+    return tree
+
+
+def _user_folder(tmp_path, run_dir):
+    mine = tmp_path / "mine"
+    (mine / "src" / "empty").mkdir(parents=True)
+    (mine / "notes.txt").write_text("my notes\n")
+    (mine / "src" / "main.py").write_text("print('hello')\n")
+    (mine / "src" / ".hidden").write_bytes(bytes(range(256)))
+    return mine
+
+
+def _user_file(tmp_path, run_dir):
+    mine = tmp_path / "mine.txt"
+    mine.write_text("not an export\n")
+    return mine
+
+
+def _link_to_user_folder(tmp_path, run_dir):
+    link = tmp_path / "link"
+    link.symlink_to(_user_folder(tmp_path, run_dir), target_is_directory=True)
+    return link
+
+
+def _export_with_user_notes(tmp_path, run_dir):
+    out = tmp_path / "exp"
+    export_run(run_dir, out, _only(("onnx",)))
+    (out / "notes.txt").write_text("kept beside the export\n")
+    return out
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (_user_folder, "is a non-empty folder that is not an earlier export"),
+        (_user_file, "is an existing file, not a folder"),
+        (_link_to_user_folder, "is a symbolic link"),
+        (_export_with_user_notes, "is an earlier export but also holds notes.txt"),
+    ],
+    ids=["user-folder", "file", "symlink", "export-plus-notes"],
+)
+def test_out_never_replaces_the_users_files(tiny_run, tmp_path, capsys, make, fragment):
+    """Only an earlier export (or a new or empty folder) may be replaced; anything else is
+    refused in one line, exit 2, before the generator is loaded, and stays byte-identical."""
+    target = make(tmp_path, tiny_run)
+    broken = tmp_path / "broken"  # a run whose generator cannot even be loaded
+    broken.mkdir()
+    (broken / "generator.keras").write_bytes(b"not a zip file")
+    before = _tree(tmp_path)
+    capsys.readouterr()
+    code = main([str(tiny_run), "--out", str(target), "--repeats", "1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith(f"error: {target} {fragment}") and "\n" not in err
+    assert "give another --out" in err
+    assert _tree(tmp_path) == before  # the target, its contents and its siblings
+    # refused before any work: the broken run gets the same answer, not a load error
+    assert main([str(broken), "--out", str(target)]) == 2
+    assert fragment in capsys.readouterr().err
+    assert _tree(tmp_path) == before
+
+
+def test_export_replaces_an_earlier_export_and_gets_the_users_permissions(tiny_run, tmp_path):
+    """An empty folder and an earlier export are both accepted; the export folder's mode is what
+    os.mkdir gives under the umask (tempfile.mkdtemp made it 0o700)."""
+    old_umask = os.umask(0o022)
+    try:
+        probe = tmp_path / "probe"
+        probe.mkdir()
+        expected_mode = probe.stat().st_mode
+        probe.rmdir()
+        out = tmp_path / "exp"
+        out.mkdir()  # an empty folder of the user's may be used
+        export_run(tiny_run, out, _only(("savedmodel", "onnx")))
+        assert out.stat().st_mode == expected_mode == 0o40755
+        export_run(tiny_run, out, _only(("tflite",)))  # replaces the earlier export
+        assert sorted(p.name for p in out.iterdir()) == [
+            "generator.tflite",
+            "model_card.json",
+            "report.json",
+        ]
+        assert out.stat().st_mode == expected_mode
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]  # nothing left beside it
+    finally:
+        os.umask(old_umask)
+
+
+def test_opset_outside_the_supported_range_is_one_line(tiny_run, tmp_path, capsys):
+    out = tmp_path / "exp"
+    for opset in ("3", "19"):
+        code = main([str(tiny_run), "--format", "onnx", "--opset", opset, "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1, err
+        assert (
+            err == f"error: ONNX opset {opset} is not supported; accepted: 9 to 18 (default 17)\n"
+        )
+    assert not out.exists()
+    with pytest.raises(ExportError, match="accepted: 9 to 18"):
+        export_run(tiny_run, out, _only(("onnx",), opset=8))
+
+
+def test_a_failing_onnx_conversion_prints_no_tf2onnx_traceback(
+    tiny_run, tmp_path, capfd, caplog, monkeypatch
+):
+    """tf2onnx logs each node it cannot convert with a traceback and writes a broken graph; the
+    export says in one line which node failed and why, and nothing else reaches the console.
+    (Opset 8 is below what the generators need, so the range check is lowered to reach it.)"""
+    monkeypatch.setattr(fmt, "MIN_ONNX_OPSET", 1, raising=False)
+    capfd.readouterr()
+    code = main([str(tiny_run), "--format", "onnx", "--opset", "8", "--out", str(tmp_path / "x")])
+    err = capfd.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith("error: ONNX conversion (opset 8) failed: node ")
+    assert "Traceback" not in err and not (tmp_path / "x").exists()
+    # tf2onnx's records (each with a traceback) reach no logging handler that could print them
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("tf2onnx")]
+
+
+def test_exported_conditional_generators_clip_out_of_range_labels(tiny_cgan, tmp_path):
+    """Label 15 gives exactly the image of the last class and -1 that of class 0, in every
+    runtime (before, TF and TFLite gave an image of no class, and ONNX read -1 as class 9)."""
+    out = tmp_path / "exp"
+    report = export_run(tiny_cgan, out, _only(("savedmodel", "tflite", "onnx")))
+    assert all(r["passed"] for r in report["results"])  # parity on in-range labels holds
+    n = yaml.safe_load((tiny_cgan / "config.yaml").read_text())["model"]["num_classes"]
+    z = np.repeat(np.random.default_rng(3).standard_normal((1, 8)).astype("float32"), 4, axis=0)
+    labels = np.array([15, n - 1, -1, 0], dtype=np.int32)
+    artifacts = {
+        "savedmodel": fmt.Artifact("savedmodel", "float32", out / "saved_model"),
+        "tflite-float32": fmt.Artifact("tflite", "float32", out / "generator.tflite"),
+        "onnx": fmt.Artifact("onnx", "float32", out / "generator.onnx"),
+    }
+    for name, artifact in artifacts.items():
+        images = fmt.runner(artifact)({"z": z, "label": labels})
+        np.testing.assert_allclose(images[0], images[1], atol=1e-6, err_msg=f"{name}: 15")
+        np.testing.assert_allclose(images[2], images[3], atol=1e-6, err_msg=f"{name}: -1")
+        assert np.abs(images[1] - images[3]).max() > 1e-5, name  # the label does matter
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["input_distribution"]["label"] == (
+        f"int32 class index in [0, {n}); values outside are clipped to the nearest class"
+    )
+
+
+def test_model_card_records_the_overrides_actually_used(tiny_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    # the tiny values recorded as overrides of the full preset, as training writes them
+    sections = yaml.safe_load((run_dir / "config.yaml").read_text())
+    overrides = {"model.base_filters": 4, "train.steps": 2}
+    config = {"family": "dcgan", "preset": "dcgan_mnist", "overrides": overrides}
+    config |= {k: v for k, v in sections.items() if k not in config}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    export_run(run_dir, tmp_path / "exp", _only(("onnx",)))
+    card = json.loads((tmp_path / "exp" / "model_card.json").read_text())
+    assert card["preset"] == "dcgan_mnist" and card["overrides"] == overrides
+    assert list(card)[:3] == ["family", "preset", "overrides"]
