@@ -267,17 +267,45 @@ def test_vary_needs_the_code_in_the_generator(tiny_run, capsys):
     assert "needs a generator with a 'label' input" in capsys.readouterr().err
 
 
-def test_code_purity_known_values():
-    codes = np.array([0, 0, 0, 1, 1, 1, 2, 2])
-    # code 0 -> class 3 twice and 5 once; code 1 -> class 3 three times; code 2 -> 1 and 2
-    predicted = np.array([3, 3, 5, 3, 3, 3, 1, 2])
-    assert evaluate.code_purity(codes, predicted, 10) == pytest.approx((2 + 3 + 1) / 8)
-    assert evaluate.code_purity(codes, codes, 10) == 1.0
+def test_code_accuracy_matches_code_values_to_classes_one_to_one():
+    rng = np.random.default_rng(0)
+    codes = np.arange(1000) % 10
+    # a collapsed generator: every sample is seen as one class, whatever its code
+    assert evaluate.code_accuracy(codes, np.full(1000, 7), 10) <= 1 / 10
+    # a generator that ignores the code: classes at random
+    assert evaluate.code_accuracy(codes, rng.integers(0, 10, 1000), 10) < 0.2
+    # a perfect one, whose code values became the classes in another order
+    assert evaluate.code_accuracy(codes, rng.permutation(10)[codes], 10) == 1.0
+    # code 0 -> class 0 five times and class 1 four times; code 1 -> class 0 four times and
+    # class 1 once. The best one-to-one matching is 0->1, 1->0 (4 + 4 = 8 of 14); taking each
+    # code's most frequent class (5 + 4, both class 0) would count 9.
+    codes = np.array([0] * 9 + [1] * 5)
+    predicted = np.array([0] * 5 + [1] * 4 + [0] * 4 + [1])
+    assert evaluate.code_accuracy(codes, predicted, 2) == pytest.approx(8 / 14)
 
 
-def test_infogan_reports_code_purity_not_class_accuracy(infogan_run):
-    result = evaluate.evaluate_run(infogan_run, ("fid",), 100, "mnist_cnn")
-    assert 0.1 <= result["code_purity"] <= 1.0 and "class_accuracy" not in result
+def test_best_assignment_is_the_optimum_of_all_matchings():
+    import itertools
+
+    rng = np.random.default_rng(1)
+    for rows, cols in [(5, 5), (3, 6), (6, 4), (1, 3)]:
+        weights = rng.integers(0, 20, (rows, cols))
+        brute = max(
+            sum(weights[i, j] for i, j in zip(range(rows), perm, strict=False))
+            if rows <= cols
+            else sum(weights[i, j] for i, j in zip(perm, range(cols), strict=False))
+            for perm in itertools.permutations(range(max(rows, cols)), min(rows, cols))
+        )
+        assert evaluate.best_assignment(weights) == brute
+
+
+def test_infogan_reports_code_accuracy_not_class_accuracy(infogan_run, capsys):
+    code = evaluate.main([str(infogan_run), "--metrics", "fid", "--num-samples", "100"])
+    out = capsys.readouterr().out
+    saved = json.loads((infogan_run / "metrics.json").read_text())
+    assert code == 0 and "code_purity" not in saved and "class_accuracy" not in saved
+    assert 0.0 < saved["code_accuracy"] <= 1.0
+    assert f"code accuracy (mnist_cnn) {saved['code_accuracy']:.3f}" in out
 
 
 def test_sgan_run_ships_a_classifier_measured_on_held_out_digits(tmp_path):
@@ -300,3 +328,227 @@ def test_sgan_run_ships_a_classifier_measured_on_held_out_digits(tmp_path):
     final = keras.saving.load_model(tmp_path / "run" / "classifier.keras")
     expected = np.mean(np.argmax(final.predict(images, verbose=0), axis=1) == labels)
     assert result["classifier_accuracy"] == pytest.approx(expected)
+
+
+def test_a_truncated_generator_is_a_one_line_error_in_evaluate_and_sample(
+    tiny_run, tmp_path, capsys
+):
+    import shutil
+
+    from training import sample
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(tiny_run / "config.yaml", run)
+    whole = (tiny_run / "generator.keras").read_bytes()
+    (run / "generator.keras").write_bytes(whole[: len(whole) // 2])  # a copy cut short
+    for main, argv in [
+        (evaluate.main, [str(run), "--num-samples", "10"]),
+        (sample.main, [str(run)]),
+    ]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err
+        assert f"{run / 'generator.keras'} cannot be loaded (not a complete .keras" in err
+        assert err.endswith(f"python -m training.run dcgan --run-dir {run} --resume")
+
+
+def test_unreadable_and_mixed_size_image_folders_are_one_line_errors(tmp_path, capsys):
+    from PIL import Image
+
+    real = tmp_path / "real"
+    real.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((28, 28), 40 * i, np.uint8)).save(real / f"{i}.png")
+    cases = {}
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    Image.fromarray(np.full((28, 28), 9, np.uint8)).save(truncated / "a.png")
+    noise = np.random.default_rng(0).integers(0, 255, (28, 28), dtype=np.uint8)
+    Image.fromarray(noise).save(truncated / "b.png")
+    whole = (truncated / "b.png").read_bytes()
+    (truncated / "b.png").write_bytes(whole[: len(whole) // 2])
+    cases[truncated] = f"{truncated / 'b.png'} cannot be read as an image (OSError: "
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    Image.fromarray(np.full((28, 28), 9, np.uint8)).save(junk / "a.png")
+    (junk / "c.jpg").write_text("not a picture")
+    cases[junk] = f"{junk / 'c.jpg'} cannot be read as an image (UnidentifiedImageError: "
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    Image.fromarray(np.full((28, 28), 9, np.uint8)).save(mixed / "a.png")
+    Image.fromarray(np.full((32, 30, 3), 9, np.uint8)).save(mixed / "b.png")
+    cases[mixed] = (
+        f"{mixed} mixes image sizes: 28x28 (e.g. {mixed / 'a.png'}) and 30x32 "
+        f"(e.g. {mixed / 'b.png'})"
+    )
+    for fake, fragment in cases.items():
+        assert evaluate.main(["--real", str(real), "--fake", str(fake)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and fragment in err and "\n" not in err
+
+
+def test_large_grids_are_sampled_in_batches_with_the_same_images(tiny_run, tmp_path):
+    import shutil
+
+    import keras
+    from PIL import Image
+
+    from training import sample
+    from training.callbacks import image_grid
+
+    @keras.saving.register_keras_serializable(package="ganzoo_tests")
+    class BatchRecorder(keras.layers.Layer):
+        """Passes its input through and notes each batch size the generator is called with."""
+
+        seen: list[int] = []
+
+        def call(self, x):
+            if x.shape[0] is not None:  # eager calls, not the symbolic ones of loading
+                BatchRecorder.seen.append(int(x.shape[0]))
+            return x
+
+    generator = keras.saving.load_model(tiny_run / "generator.keras", compile=False)
+    z = keras.Input((8,), name="z")
+    recorded = keras.Model(z, generator(BatchRecorder()(z)))
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(tiny_run / "config.yaml", run)
+    recorded.save(run / "generator.keras")
+
+    argv = [str(run), "--num", "1200", "--out", str(tmp_path / "grid.png")]
+    assert sample.main(argv) == 0
+    assert BatchRecorder.seen and max(BatchRecorder.seen) <= 500  # sample.BATCH_SIZE
+    assert sum(BatchRecorder.seen) == 1200
+    grid = np.asarray(Image.open(tmp_path / "grid.png"), np.int16)
+    latents = np.random.default_rng(0).standard_normal((1200, 8)).astype(np.float32)
+    unbatched = image_grid(np.asarray(generator(latents, training=False)))[..., 0]
+    assert grid.shape == unbatched.shape == (35 * 17 + 1, 35 * 17 + 1)
+    # the same images; at most float round-off moving a pixel across a rounding boundary
+    assert np.abs(grid - unbatched).max() <= 1 and np.mean(grid == unbatched) > 0.999
+
+
+def test_kid_summary_gives_the_spread_and_its_subsets(extractor, mnist):
+    x, _ = mnist
+    result = evaluate.compute(x[:400], x[400:800], extractor, ("kid",))
+    kid = result["kid"]
+    # subsets of all 400 would all be the same set: a spread of round-off only (1e-16)
+    assert kid["std"] > 0.01 * abs(kid["mean"])
+    assert kid["subsets"] == 100 and kid["subset_size"] == 200
+    line = evaluate.summary(result).splitlines()[0]
+    assert line == (
+        f"KID (mnist_cnn) {kid['mean']:.5f} ± {kid['std']:.5f} (std over 100 random subsets of 200)"
+    )
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory):
+    """A tiny dcgan trained with eval.every on three classes of 16x16 RGB images (red, green,
+    blue), with no InceptionV3 weights in Keras' cache; its folder and its printed output."""
+    import contextlib
+    import io
+
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("folder")
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(["red", "green", "blue"]):
+        (root / "images" / name).mkdir(parents=True)
+        for i in range(12):
+            pixels = rng.integers(0, 60, (16, 16, 3), dtype=np.uint8)
+            pixels[..., k] += 180
+            Image.fromarray(pixels).save(root / "images" / name / f"{i}.png")
+    config = tiny_config(
+        "dcgan",
+        "data.source=folder",
+        f"data.path={root / 'images'}",
+        "model.channels=3",
+        "eval.every=2",
+        "eval.num_samples=32",
+    )
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
+        patch.setenv("HOME", str(root / "home"))  # Keras' cache: ~/.keras/models/
+        train(config, root / "run")
+    return root / "run", printed.getvalue()
+
+
+@pytest.fixture
+def no_inception(monkeypatch, tmp_path):
+    """A home folder without InceptionV3 weights in Keras' cache."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+def test_a_folder_run_trains_without_a_digit_fid_and_says_so(folder_run):
+    run, printed = folder_run
+    notes = [line for line in printed.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1
+    assert notes[0].startswith(
+        f"note: no FID/KID while training on the image folder {run.parent / 'images'}: the digit "
+        "classifier (mnist_cnn) scores only MNIST digits"
+    )
+    assert notes[0].endswith(
+        "this run trains without the evaluation every 2 steps and without a best checkpoint "
+        "(generator_best.keras)"
+    )
+    assert "eval at step" not in printed and not _eval_tags(run / "logs")
+    assert not (run / "best.json").exists() and not (run / "generator_best.keras").exists()
+    assert (run / "generator.keras").is_file()
+
+
+def test_auto_extractor_is_the_digit_classifier_only_for_digits(tmp_path, no_inception):
+    from training.config import DataConfig
+    from training.features import default_extractor
+
+    folder = DataConfig(source="folder", path=str(tmp_path))
+    assert folder.dataset == "mnist"  # the default, which says nothing about a folder
+    assert default_extractor(folder) is None
+    assert default_extractor(DataConfig(source="tfds", dataset="cifar10")) is None
+    for source in ("auto", "tfds", "vendored"):
+        assert default_extractor(DataConfig(source=source)) == "mnist_cnn"
+    weights = tmp_path / "inception.h5"
+    weights.write_bytes(b"weights")
+    assert default_extractor(folder, weights) == "inception"
+    assert default_extractor(DataConfig(source="tfds", dataset="cifar10"), weights) == "inception"
+
+
+def test_evaluate_on_a_folder_run_reports_no_digit_fid(folder_run, no_inception, capsys):
+    run, _ = folder_run
+    assert evaluate.main([str(run), "--num-samples", "32"]) == 0
+    out = capsys.readouterr().out
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["extractor"] is None and "swd" in saved
+    assert not {"fid", "kid", "is", "precision", "class_entropy"} & set(saved)
+    assert out.startswith(f"note: no FID, KID, IS, PR for {run}: the digit classifier (mnist_cnn)")
+    assert "\nSWD x1e3 16px " in out and "FID" not in out.split("\n", 1)[1]
+    assert saved["note"] == out.splitlines()[0][len("note: ") :]
+
+    # nothing left to compute is an error, in one line
+    assert evaluate.main([str(run), "--metrics", "fid,kid", "--num-samples", "32"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: no FID, KID for {run}: ") and "\n" not in err
+    assert err.endswith("nothing else was asked for (SWD needs no extractor: --metrics swd)")
+
+    # asked for by name, the digit classifier is still used
+    argv = [str(run), "--metrics", "fid", "--num-samples", "32", "--extractor", "mnist_cnn"]
+    assert evaluate.main(argv) == 0
+    assert "FID (mnist_cnn) " in capsys.readouterr().out
+
+
+def test_auto_extractor_for_two_image_sets_needs_digits_or_inception(
+    folder_run, no_inception, tmp_path, capsys
+):
+    images = folder_run[0].parent / "images"
+    argv = ["--real", str(images / "red"), "--fake", str(images / "blue")]
+    assert evaluate.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        "error: --extractor auto uses the digit classifier only for 28x28 grayscale images "
+        "(these are 16x16x3 and 16x16x3) and the InceptionV3 weights are not at "
+    )
+    assert "pass --extractor inception --weights PATH, or --extractor mnist_cnn" in err
+    assert "\n" not in err
+    assert evaluate.main([*argv, "--metrics", "swd"]) == 0  # SWD needs no extractor
+    assert capsys.readouterr().out.startswith("SWD x1e3 16px ")
+    assert evaluate.main([*argv, "--extractor", "mnist_cnn", "--metrics", "fid"]) == 0
+    assert "FID (mnist_cnn) " in capsys.readouterr().out

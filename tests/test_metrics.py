@@ -69,3 +69,36 @@ def test_swd_is_zero_for_identical_sets_and_grows_with_noise():
     assert same["swd_mean"] == pytest.approx(0.0, abs=1e-9)
     blurred = images.reshape(200, 14, 2, 14, 2, 1).mean(axis=(2, 4)).repeat(2, 1).repeat(2, 2)
     assert metrics.swd(images, blurred)["swd_28px"] > 10
+
+
+def _kid_with_subsets_of(real, fake, subsets, size, seed=0):
+    """KID as the subsets of ``size`` it is defined by, written out: the reference."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(subsets):
+        x = real[rng.choice(len(real), size, replace=False)]
+        y = fake[rng.choice(len(fake), size, replace=False)]
+        kxx, kyy = (x @ x.T / 8 + 1) ** 3, (y @ y.T / 8 + 1) ** 3
+        kxy = (x @ y.T / 8 + 1) ** 3
+        same = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (size * (size - 1))
+        values.append(same - 2 * kxy.mean())
+    return np.mean(values), np.std(values)
+
+
+def test_kid_spread_comes_from_subsets_of_at_most_half_the_samples():
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((400, 8)), rng.standard_normal((400, 8)) + 0.1
+    # subsets of the whole set would all be the same set: a spread of exactly 0
+    mean, std = metrics.kid(a, b, subsets=20)
+    assert std > 0.05 * abs(mean)
+    assert metrics.kid_subset_size(400, 400) == 200
+    assert (mean, std) == pytest.approx(_kid_with_subsets_of(a, b, 20, 200), rel=1e-12)
+    assert metrics.kid_subset_size(400, 3) == metrics.kid_subset_size(3, 3) == 2
+    # with plenty of samples, subsets of 1,000 as before: the same value for the same seed
+    big_a, big_b = rng.standard_normal((10000, 8)), rng.standard_normal((10000, 8)) + 0.1
+    assert metrics.kid_subset_size(10000, 10000) == 1000
+    assert metrics.kid(big_a, big_b, subsets=3, seed=4) == pytest.approx(
+        _kid_with_subsets_of(big_a, big_b, 3, 1000, seed=4), rel=1e-12
+    )
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        metrics.kid(a[:1], b)

@@ -237,8 +237,9 @@ class EvalConfig:
             ``accuracy`` (higher is better): the held-out accuracy of a semi-supervised
             discriminator's classifier (sgan), measured on ``split``.
         num_samples: generated images (from a fixed latent batch) and real images compared.
-        extractor: ``auto`` (``mnist_cnn`` for MNIST, ``inception`` otherwise), ``mnist_cnn`` or
-            ``inception``.
+        extractor: ``auto`` (``mnist_cnn`` for MNIST digits, never for an image folder;
+            ``inception`` for other images when its weights are available; otherwise no
+            evaluation, with a note), ``mnist_cnn`` or ``inception``.
         weights: the extractor's weights file (``None``: its default).
         split: held-out split of the dataset for ``accuracy``.
     """

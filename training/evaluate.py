@@ -7,6 +7,11 @@
 
 Real images for a run come from its own ``data`` config; generated ones from ``z`` drawn from a
 standard normal with a fixed seed. Every number is labelled with the extractor that produced it.
+
+``--extractor auto`` uses the digit classifier (mnist_cnn) only for digits: MNIST runs, or
+``--real``/``--fake`` sets that are both 28x28 grayscale. Anything else gets InceptionV3 when
+its weights are available. A run with neither gets no FID, KID, IS or PR (a note says so) and
+the metrics that need no extractor (SWD); ``--real``/``--fake`` with neither is an error.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import math
 import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -26,6 +32,8 @@ import numpy as np  # noqa: E402
 from training import metrics as m  # noqa: E402
 
 METRICS = ("fid", "kid", "is", "pr", "swd")
+NEEDS_EXTRACTOR = ("fid", "kid", "is", "pr")  # SWD compares pixels
+KID_SUBSETS = 100
 
 
 class EvaluationError(RuntimeError):
@@ -38,19 +46,30 @@ def compute(
     extractor,
     which: tuple[str, ...] = METRICS,
 ) -> dict:
-    """The metrics ``which`` between two image sets in [-1, 1] ([N, H, W, C])."""
+    """The metrics ``which`` between two image sets in [-1, 1] ([N, H, W, C]). With no
+    ``extractor`` (``None``) only the metrics that need none (SWD) can be asked for."""
     result: dict = {
-        "extractor": extractor.name,
+        "extractor": extractor.name if extractor is not None else None,
         "num_real": len(real_images),
         "num_fake": len(fake_images),
     }
-    real_features, _ = extractor(real_images)
-    fake_features, fake_probs = extractor(fake_images)
+    if extractor is None:
+        needing = [w for w in which if w in NEEDS_EXTRACTOR]
+        if needing:
+            raise EvaluationError(f"{', '.join(needing)} need a feature extractor")
+    else:
+        real_features, _ = extractor(real_images)
+        fake_features, fake_probs = extractor(fake_images)
     if "fid" in which:
         result["fid"] = m.fid(real_features, fake_features)
     if "kid" in which:
-        mean, std = m.kid(real_features, fake_features)
-        result["kid"] = {"mean": mean, "std": std}
+        mean, std = m.kid(real_features, fake_features, subsets=KID_SUBSETS)
+        result["kid"] = {
+            "mean": mean,
+            "std": std,
+            "subsets": KID_SUBSETS,
+            "subset_size": m.kid_subset_size(len(real_features), len(fake_features)),
+        }
     if "is" in which:
         mean, std = m.inception_score(fake_probs)
         result["is"] = {"mean": mean, "std": std}
@@ -59,7 +78,8 @@ def compute(
         result["precision"], result["recall"] = precision, recall
     if "swd" in which:
         result["swd"] = m.swd(real_images, fake_images)
-    result.update(class_balance(fake_probs))
+    if extractor is not None:
+        result.update(class_balance(fake_probs))
     return result
 
 
@@ -89,13 +109,59 @@ def classifier_accuracy(path: Path, config) -> float:
     return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
-def code_purity(codes: np.ndarray, predicted: np.ndarray, classes: int) -> float:
-    """Share of samples whose predicted class is the most frequent one among the samples of
-    their code value: 1.0 when each code value makes a single class (InfoGAN's categorical
-    code), about 1/classes when the code is ignored."""
-    counts = np.zeros((int(codes.max()) + 1, classes), np.int64)
+def code_accuracy(codes: np.ndarray, predicted: np.ndarray, classes: int) -> float:
+    """Accuracy of the best one-to-one matching of code values to predicted classes: 1.0 when
+    each code value makes its own class (InfoGAN's categorical code), about 1/classes when the
+    code is ignored or the generator collapses to one class, since two code values can never
+    be credited with the same class. Which value became which class is learnt, not given, so
+    the matching is the one that scores best (the Hungarian assignment, as in clustering
+    accuracy)."""
+    codes, predicted = np.asarray(codes, np.int64), np.asarray(predicted, np.int64)
+    counts = np.zeros((max(int(codes.max()) + 1, 1), classes), np.int64)
     np.add.at(counts, (codes, predicted), 1)
-    return float(counts.max(axis=1).sum() / len(codes))
+    return best_assignment(counts) / len(codes)
+
+
+def best_assignment(weights: np.ndarray) -> int | float:
+    """The largest sum of entries of ``weights`` with at most one entry taken from each row and
+    each column: the Hungarian algorithm (Kuhn-Munkres with potentials, O(rows^2 cols)), exact.
+    With integer weights every step stays an integer, so the sum is exact too."""
+    w = np.asarray(weights)
+    if w.shape[0] > w.shape[1]:
+        w = w.T
+    rows, cols = w.shape
+    cost = (-w).tolist()  # the algorithm minimises
+    inf = math.inf
+    u, v = [0] * (rows + 1), [0] * (cols + 1)
+    owner = [0] * (cols + 1)  # owner[j]: the row (1-based) matched to column j; 0: none
+    way = [0] * (cols + 1)
+    for i in range(1, rows + 1):
+        owner[0], j0 = i, 0
+        min_v, used = [inf] * (cols + 1), [False] * (cols + 1)
+        while True:  # grow an alternating tree from row i until it reaches a free column
+            used[j0] = True
+            i0, delta, j1 = owner[j0], inf, 0
+            for j in range(1, cols + 1):
+                if not used[j]:
+                    reduced = cost[i0 - 1][j - 1] - u[i0] - v[j]
+                    if reduced < min_v[j]:
+                        min_v[j], way[j] = reduced, j0
+                    if min_v[j] < delta:
+                        delta, j1 = min_v[j], j
+            for j in range(cols + 1):
+                if used[j]:
+                    u[owner[j]] += delta
+                    v[j] -= delta
+                else:
+                    min_v[j] -= delta
+            j0 = j1
+            if owner[j0] == 0:
+                break
+        while j0:  # flip the path: every column on it takes the row before it
+            j1 = way[j0]
+            owner[j0] = owner[j1]
+            j0 = j1
+    return sum(w[owner[j] - 1, j - 1].item() for j in range(1, cols + 1) if owner[j])
 
 
 def generate(
@@ -140,11 +206,14 @@ def real_images(config, num: int, seed: int) -> np.ndarray:
 def evaluate_run(
     run_dir, which=METRICS, num_samples=10000, extractor_name="auto", weights=None, seed=0
 ) -> dict:
-    import keras
+    """The metrics ``which`` of a run's generator against its data, written to the run's
+    ``metrics.json``. With ``extractor_name="auto"`` and no extractor that fits the run's
+    images, the metrics that need one are left out and ``result["note"]`` says why."""
     import tensorflow as tf
 
     from training.config import load
-    from training.features import default_extractor, get_extractor
+    from training.features import default_extractor, get_extractor, no_extractor_note
+    from training.sample import load_generator
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "generator.keras").is_file():
@@ -152,18 +221,33 @@ def evaluate_run(
             f"{run_dir} is not a trained run folder (needs config.yaml and generator.keras)"
         )
     config = load(run_dir / "config.yaml")
-    name = default_extractor(config.data.dataset) if extractor_name == "auto" else extractor_name
-    extractor = get_extractor(name, weights)
-    generator = keras.saving.load_model(run_dir / "generator.keras", compile=False)
+    note = None
+    if extractor_name == "auto":
+        name = default_extractor(config.data, weights)
+    else:
+        name = extractor_name
+    skipped = [w for w in which if w in NEEDS_EXTRACTOR] if name is None else []
+    if skipped:
+        which = tuple(w for w in which if w not in NEEDS_EXTRACTOR)
+        what = f"no {', '.join(w.upper() for w in skipped)} for {run_dir}"
+        note = no_extractor_note(what, weights, "--extractor inception --weights PATH")
+        if not which:
+            raise EvaluationError(
+                f"{note}; nothing else was asked for (SWD needs no extractor: --metrics swd)"
+            )
+    extractor = get_extractor(name, weights) if name else None
+    generator = load_generator(run_dir, config.family)
     classes = getattr(config.model, "num_classes", None)
     start = time.perf_counter()
     fake, labels = generate(generator, num_samples, seed, classes)
     result = compute(real_images(config, num_samples, seed + 1), fake, extractor, which)
-    if labels is not None and extractor.classes == classes:
+    if note:
+        result["note"] = note
+    if labels is not None and extractor is not None and extractor.classes == classes:
         predicted = np.argmax(extractor(fake)[1], axis=1)
         if getattr(config.model, "d_labels", None) == "info":
             # an unsupervised code: which value became which class is learnt, not given
-            result["code_purity"] = code_purity(labels, predicted, classes)
+            result["code_accuracy"] = code_accuracy(labels, predicted, classes)
         else:
             # conditional: how often the extractor's classifier sees the class asked for
             result["class_accuracy"] = float(np.mean(predicted == labels))
@@ -198,43 +282,111 @@ def load_images(path: str | Path) -> np.ndarray:
     """A folder of images or an .npz (first array, or 'images'), as floats in [-1, 1]."""
     path = Path(path)
     if path.suffix == ".npz":
-        with np.load(path) as data:
-            images = data["images"] if "images" in data else data[data.files[0]]
+        try:
+            with np.load(path) as data:
+                images = data["images"] if "images" in data else data[data.files[0]]
+        except (
+            OSError,
+            ValueError,
+            EOFError,
+            IndexError,
+            AttributeError,
+            zipfile.BadZipFile,
+        ) as err:
+            why = str(err).strip().splitlines()[0][:120] if str(err).strip() else "no arrays"
+            raise EvaluationError(
+                f"{path} cannot be read as an .npz of images ({type(err).__name__}: {why})"
+            ) from None
     elif path.is_dir():
-        from PIL import Image
-
-        from training.data import IMAGE_EXTENSIONS
-
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-        if not files:
-            raise EvaluationError(f"{path} holds no images")
-        opened = [Image.open(f) for f in files]
-        # one mode for all (palette GIFs would otherwise give indices, not pixels)
-        mode = "L" if all(im.mode in ("L", "1") for im in opened) else "RGB"
-        images = np.stack([np.asarray(im.convert(mode)) for im in opened])
+        images = _load_folder(path)
     else:
         raise EvaluationError(f"{path} is neither a folder of images nor an .npz file")
     if images.ndim == 3:
         images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or not len(images):
+        raise EvaluationError(
+            f"{path} holds an array of shape {images.shape}; expected images [N, H, W] or "
+            "[N, H, W, C] with 1 or 3 channels"
+        )
     if images.dtype == np.uint8:
         return images.astype(np.float32) / 127.5 - 1.0
     return images.astype(np.float32)
 
 
+def _load_folder(path: Path) -> np.ndarray:
+    """The images under ``path`` as uint8 [N, H, W] (all grayscale) or [N, H, W, 3]. Each file
+    is decoded in full and closed at once, so a damaged file is named here (not met later in
+    a NumPy or PIL traceback) and a large folder does not run out of file handles."""
+    from PIL import Image
+
+    from training.data import IMAGE_EXTENSIONS
+
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise EvaluationError(f"{path} holds no images")
+    arrays, first_of_size = [], {}
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                # Palette images (GIF) would otherwise give palette indices, not pixels.
+                arrays.append(np.asarray(image.convert("L" if image.mode in ("L", "1") else "RGB")))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+            why = str(err).strip().splitlines()[0][:120] if str(err).strip() else "unreadable"
+            raise EvaluationError(
+                f"{file} cannot be read as an image ({type(err).__name__}: {why}); remove or "
+                "replace it"
+            ) from None
+        first_of_size.setdefault(arrays[-1].shape[:2], file)
+    if len(first_of_size) > 1:
+        (a, file_a), (b, file_b) = list(first_of_size.items())[:2]
+        raise EvaluationError(
+            f"{path} mixes image sizes: {a[1]}x{a[0]} (e.g. {file_a}) and {b[1]}x{b[0]} (e.g. "
+            f"{file_b}); the metrics compare sets of one size, so resize them to one size first"
+        )
+    if any(a.ndim == 3 for a in arrays):  # one mode for all: grayscale ones as gray RGB
+        arrays = [np.repeat(a[..., None], 3, axis=-1) if a.ndim == 2 else a for a in arrays]
+    return np.stack(arrays)
+
+
+def auto_extractor_for_images(real: np.ndarray, fake: np.ndarray, weights=None) -> str:
+    """``--extractor auto`` for two image sets: mnist_cnn only when both are 28x28 grayscale
+    (digits, as far as their shape can tell), else InceptionV3 when its weights are available,
+    else an error asking for ``--extractor``."""
+    from training.features import inception_weights
+
+    if real.shape[1:] == fake.shape[1:] == (28, 28, 1):
+        return "mnist_cnn"
+    if inception_weights(weights).is_file():
+        return "inception"
+    shapes = " and ".join(f"{x.shape[2]}x{x.shape[1]}x{x.shape[3]}" for x in (real, fake))
+    raise EvaluationError(
+        f"--extractor auto uses the digit classifier only for 28x28 grayscale images (these are "
+        f"{shapes}) and the InceptionV3 weights are not at {inception_weights(weights)}; pass "
+        "--extractor inception --weights PATH, or --extractor mnist_cnn to score them as digits"
+    )
+
+
 def summary(result: dict) -> str:
     x = f"({result['extractor']})"
     parts = []
+    if "note" in result:
+        parts.append(f"note: {result['note']}")
     if "fid" in result:
         parts.append(f"FID {x} {result['fid']:.3f}")
     if "kid" in result:
-        parts.append(f"KID {x} {result['kid']['mean']:.5f} ± {result['kid']['std']:.5f}")
+        kid = result["kid"]
+        parts.append(
+            f"KID {x} {kid['mean']:.5f} ± {kid['std']:.5f} (std over {kid['subsets']} random "
+            f"subsets of {kid['subset_size']})"
+        )
     if "is" in result:
         parts.append(f"IS {x} {result['is']['mean']:.3f} ± {result['is']['std']:.3f}")
     if "precision" in result:
         parts.append(f"precision {x} {result['precision']:.3f}, recall {result['recall']:.3f}")
     if "swd" in result:
         parts.append("SWD x1e3 " + ", ".join(f"{k[4:]} {v:.2f}" for k, v in result["swd"].items()))
-    parts.append(f"class entropy {x} {result['class_entropy']:.3f}")
+    if "class_entropy" in result:
+        parts.append(f"class entropy {x} {result['class_entropy']:.3f}")
     if "class_accuracy" in result:
         parts.append(
             f"class accuracy {x} {result['class_accuracy']:.3f} (samples classified "
@@ -245,10 +397,11 @@ def summary(result: dict) -> str:
             f"classifier accuracy {result['classifier_accuracy']:.4f} on held-out "
             f"{result['classifier_split']} (the run's classifier.keras)"
         )
-    if "code_purity" in result:
+    if "code_accuracy" in result:
         parts.append(
-            f"code purity {x} {result['code_purity']:.3f} (samples classified as the most "
-            "common class of their categorical code value)"
+            f"code accuracy {x} {result['code_accuracy']:.3f} (samples classified as the class "
+            "matched to their categorical code value, the best one-to-one matching; "
+            "1/classes for a code that is ignored)"
         )
     return "\n".join(parts)
 
@@ -280,6 +433,7 @@ def main(argv=None) -> int:
     from training.config import ConfigError
     from training.data import DataError
     from training.features import ExtractorError, get_extractor
+    from training.sample import SampleError
 
     which = tuple(w.strip() for w in args.metrics.split(",") if w.strip())
     try:
@@ -303,17 +457,24 @@ def main(argv=None) -> int:
             )
             where = Path(args.run_dir) / "metrics.json"
         elif args.real and args.fake and not args.run_dir:
-            name = "mnist_cnn" if args.extractor == "auto" else args.extractor
-            result = compute(
-                load_images(args.real),
-                load_images(args.fake),
-                get_extractor(name, args.weights),
-                which,
-            )
+            real, fake = load_images(args.real), load_images(args.fake)
+            if "swd" in which and real.shape[1:] != fake.shape[1:]:
+                shapes = " and ".join(
+                    f"{x.shape[2]}x{x.shape[1]}x{x.shape[3]}" for x in (real, fake)
+                )
+                raise EvaluationError(
+                    f"SWD compares images of one size and these are {shapes}; resize one set, "
+                    "or leave swd out of --metrics"
+                )
+            name = args.extractor
+            if name == "auto" and any(w in NEEDS_EXTRACTOR for w in which):
+                name = auto_extractor_for_images(real, fake, args.weights)
+            extractor = get_extractor(name, args.weights) if name != "auto" else None
+            result = compute(real, fake, extractor, which)
             where = None
         else:
             raise EvaluationError("give a run folder, or --real and --fake (not both)")
-    except (EvaluationError, ExtractorError, ConfigError, DataError) as err:
+    except (EvaluationError, ExtractorError, ConfigError, DataError, SampleError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.out:

@@ -2,7 +2,7 @@
 
     mnist_cnn   ganzoo's digit classifier (``training/classifier.py``), 128-d features and 10
                 class probabilities at 28x28 grayscale. Works offline; only meaningful for
-                digit-like images.
+                digits, so ``auto`` picks it only for MNIST runs (``default_extractor``).
     inception   Keras' InceptionV3 at 299x299: 2048-d pool features and 1000 ImageNet class
                 probabilities, with cached or user-supplied ImageNet weights.
 
@@ -77,7 +77,7 @@ def get_extractor(name: str, weights: str | Path | None = None) -> Extractor:
         )
         return Extractor("mnist_cnn", model, 28, 1, 10)
     if name == "inception":
-        path = Path(weights) if weights else Path.home() / ".keras" / "models" / INCEPTION_FILE
+        path = inception_weights(weights)
         if not path.is_file():
             raise ExtractorError(
                 f"InceptionV3 weights not found at {path}; on a machine with internet download "
@@ -99,6 +99,33 @@ def get_extractor(name: str, weights: str | Path | None = None) -> Extractor:
     raise ExtractorError(f"unknown extractor {name!r}; accepted: {', '.join(EXTRACTORS)}")
 
 
-def default_extractor(dataset: str) -> str:
-    """mnist_cnn for MNIST runs, inception otherwise."""
-    return "mnist_cnn" if dataset == "mnist" else "inception"
+def inception_weights(weights: str | Path | None = None) -> Path:
+    """Where the InceptionV3 weights are looked for: ``weights``, or Keras' own cache."""
+    return Path(weights) if weights else Path.home() / ".keras" / "models" / INCEPTION_FILE
+
+
+def is_digits(data) -> bool:
+    """Whether a run's ``data`` config (a ``DataConfig``) is MNIST, from TFDS or the vendored
+    copy: the only images the digit classifier's features mean anything for. An image folder
+    keeps the default ``dataset: mnist`` however unlike digits its images are."""
+    return data.source != "folder" and data.dataset == "mnist"
+
+
+def default_extractor(data, weights: str | Path | None = None) -> str | None:
+    """The extractor ``auto`` means for a run's ``data`` config: ``mnist_cnn`` for MNIST digits;
+    for anything else ``inception`` when its weights are available (at ``weights`` or in
+    Keras' cache), otherwise ``None``: no extractor fits, and scoring other images with the
+    digit classifier would give numbers that look like FIDs but measure nothing."""
+    if is_digits(data):
+        return "mnist_cnn"
+    return "inception" if inception_weights(weights).is_file() else None
+
+
+def no_extractor_note(what: str, weights: str | Path | None, option: str) -> str:
+    """Why ``what`` gets no FID/KID and how to get them, in one line; ``option`` is how the
+    caller passes weights (``eval.weights=PATH``, ``--weights PATH``)."""
+    return (
+        f"{what}: the digit classifier (mnist_cnn) scores only MNIST digits and the InceptionV3 "
+        f"weights are not at {inception_weights(weights)}; download {INCEPTION_URL} to "
+        f"~/.keras/models/ or pass it with {option}"
+    )

@@ -2,7 +2,8 @@
 
 FID   Fréchet distance between Gaussians fitted to two feature sets (Heusel et al. 2017).
 KID   Kernel Inception Distance: unbiased MMD^2 with the kernel (x.y / d + 1)^3, mean and
-      standard deviation over random subsets (Bińkowski et al. 2018).
+      standard deviation over random subsets of at most 1,000 samples and at most half of
+      each set (Bińkowski et al. 2018).
 IS    Inception Score: exp(E_x KL(p(y|x) || p(y))), mean and std over splits (Salimans et al.
       2016).
 PR    improved precision and recall from k-NN manifolds (Kynkäänniemi et al. 2019).
@@ -50,6 +51,17 @@ def fid(real_features: np.ndarray, fake_features: np.ndarray) -> float:
     return frechet_distance(*gaussian_stats(real_features), *gaussian_stats(fake_features))
 
 
+def kid_subset_size(num_real: int, num_fake: int, subset_size: int = 1000) -> int:
+    """The size of KID's random subsets: ``subset_size``, but at most half the smaller set (and
+    at least 2), so that subsets differ from each other and their spread estimates how much
+    the value would change with other samples. Subsets of the whole set would all give the
+    same value and a standard deviation of exactly 0."""
+    n = min(num_real, num_fake)
+    if n < 2:
+        raise ValueError("KID needs at least 2 samples in each set")
+    return max(2, min(subset_size, n // 2))
+
+
 def kid(
     real_features: np.ndarray,
     fake_features: np.ndarray,
@@ -57,12 +69,11 @@ def kid(
     subset_size: int = 1000,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """(mean, std) of the unbiased polynomial-kernel MMD^2 over ``subsets`` random subsets."""
+    """(mean, std) of the unbiased polynomial-kernel MMD^2 over ``subsets`` random subsets of
+    ``kid_subset_size`` samples (``subset_size``, at most half of the smaller set)."""
     real = np.asarray(real_features, np.float64)
     fake = np.asarray(fake_features, np.float64)
-    m = min(subset_size, len(real), len(fake))
-    if m < 2:
-        raise ValueError("KID needs at least 2 samples in each set")
+    m = kid_subset_size(len(real), len(fake), subset_size)
     rng = np.random.default_rng(seed)
     dim = real.shape[1]
     values = []

@@ -8,7 +8,9 @@
 With ``--vary``, every row keeps its own ``z`` (and, for a continuous code, its own categorical
 code, one row per value) and the columns change only the code named: the InfoGAN figures. The
 continuous codes are sampled from [-1, 1] in training; ``--range`` goes beyond to show what the
-code means. Needs only the run folder's generator.keras and config.yaml.
+code means. Needs only the run folder's generator.keras and config.yaml. The generator runs on
+at most ``BATCH_SIZE`` inputs at a time, so a large ``--num`` costs the images, not the
+network's activations for all of them at once.
 """
 
 from __future__ import annotations
@@ -16,15 +18,47 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import zipfile
+import zlib
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+BATCH_SIZE = 500
+# What loading a damaged .keras file raises (Keras and the zip, h5 and JSON readers under it).
+_LOAD_ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, OSError, KeyError, TypeError, EOFError)
+
 
 class SampleError(ValueError):
-    """A grid that cannot be drawn from this generator."""
+    """A grid that cannot be drawn from this generator, or a generator that cannot be loaded."""
+
+
+def load_generator(run_dir: str | Path, family: str | None = None):
+    """The run folder's ``generator.keras``, or a ``SampleError`` saying in one line that it
+    cannot be loaded and how to write it again from the run's checkpoint (``--resume`` of a
+    finished run writes it without training further). Used by ``training.evaluate`` too."""
+    import keras
+
+    import zoo  # noqa: F401  (registers the families' custom layers for loading)
+
+    run_dir = Path(run_dir)
+    path = run_dir / "generator.keras"
+    resume = f"python -m training.run {family or 'FAMILY'} --run-dir {run_dir} --resume"
+    # Keras reports a file that is not a whole zip (a copy cut short, a disk that filled up)
+    # as "File not found", which is wrong: say what it is.
+    if not zipfile.is_zipfile(path):
+        why = "not a complete .keras (zip) file: truncated or corrupt"
+    else:
+        try:
+            return keras.saving.load_model(path, compile=False)
+        except _LOAD_ERRORS as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            why = f"{type(err).__name__}: {first[:120]}"
+    raise SampleError(
+        f"{path} cannot be loaded ({why}); write it again from the run's checkpoint with: {resume}"
+    )
 
 
 def input_names(generator) -> dict[str, tuple]:
@@ -32,9 +66,16 @@ def input_names(generator) -> dict[str, tuple]:
     return {t.name.split(":")[0]: tuple(t.shape[1:]) for t in generator.inputs}
 
 
-def _feed(generator, inputs: dict[str, np.ndarray]) -> np.ndarray:
-    args = [inputs[name] for name in input_names(generator)]
-    return np.asarray(generator(args if len(args) > 1 else args[0], training=False))
+def _feed(generator, inputs: dict[str, np.ndarray], batch_size: int = BATCH_SIZE) -> np.ndarray:
+    """The generator's images for ``inputs``, computed ``batch_size`` at a time (inference has
+    no batch statistics, so the images are those of one call on all inputs)."""
+    names = list(input_names(generator))
+    num = len(inputs[names[0]])
+    out = []
+    for start in range(0, num, batch_size):
+        args = [inputs[name][start : start + batch_size] for name in names]
+        out.append(np.asarray(generator(args if len(args) > 1 else args[0], training=False)))
+    return np.concatenate(out)
 
 
 def render(
@@ -48,15 +89,13 @@ def render(
     """A uint8 grid: ``num`` samples, or for a conditional generator ``num // classes`` per
     class with one row per class; with ``vary`` (``label`` or ``code:I``) a traversal grid of
     about ``num`` images."""
-    import keras
-
     from training.callbacks import image_grid
     from training.config import load
     from training.loop import grid_labels
 
     run_dir = Path(run_dir)
     config = load(run_dir / "config.yaml")
-    generator = keras.saving.load_model(run_dir / "generator.keras", compile=False)
+    generator = load_generator(run_dir, config.family)
     names = input_names(generator)
     classes = getattr(config.model, "num_classes", None) if "label" in names else None
     rng = np.random.default_rng(seed)
@@ -130,10 +169,11 @@ def main(argv=None) -> int:
         print("error: --num must be at least 1 and --steps at least 2", file=sys.stderr)
         return 2
     from training.callbacks import save_png
+    from training.config import ConfigError
 
     try:
         grid = render(run_dir, args.num, args.seed, args.vary, args.steps, args.span)
-    except SampleError as err:
+    except (SampleError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else run_dir / "samples" / "grid.png"
