@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -37,7 +38,9 @@ import tensorflow as tf  # noqa: E402
 import zoo  # noqa: E402
 from training.config import resolve  # noqa: E402
 from training.data import make_dataset  # noqa: E402
-from training.loop import build_session, make_step_function  # noqa: E402
+from training.loop import make_step_function  # noqa: E402
+from training.session import build_session  # noqa: E402
+from zoo.errors import GanzooError  # noqa: E402
 from zoo.losses import NON_SATURATING, reduce_loss  # noqa: E402
 
 QUIET = ["eval.every=none"]
@@ -172,6 +175,14 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def main(argv=None) -> int:
+    try:
+        return _run(argv)
+    except GanzooError as err:  # a config or data the benchmark cannot use
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.speed", description=__doc__.split("\n")[0]
     )

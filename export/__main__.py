@@ -8,6 +8,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from zoo.errors import GanzooError  # noqa: E402
+
 FORMAT_WORDS = ("all", "savedmodel", "tflite", "onnx")
 QUANTIZE_WORDS = ("all", "none", "float16", "dynamic", "int8")
 
@@ -58,7 +60,6 @@ def _choices(value: str, accepted: tuple[str, ...], what: str) -> list[str]:
 def options_from(args):
     from export.core import FORMATS, ExportOptions
     from export.formats import TFLITE_VARIANTS, check_opset
-    from export.sampler import ExportError
 
     fmts = _choices(args.format, FORMAT_WORDS, "format")
     quant = _choices(args.quantize, QUANTIZE_WORDS, "quantization")
@@ -72,10 +73,7 @@ def options_from(args):
         raise ValueError("--quantize applies to TFLite; add --format tflite")
     if args.repeats < 1:
         raise ValueError("--repeats must be at least 1")
-    try:  # checked even without onnx in --format: the value is wrong either way
-        check_opset(args.opset)
-    except ExportError as err:
-        raise ValueError(str(err)) from None
+    check_opset(args.opset)  # even without onnx in --format: the value is wrong either way
     return ExportOptions(formats, variants, args.uint8, args.opset, args.repeats)
 
 
@@ -121,20 +119,18 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         options = options_from(args)
-    except ValueError as err:
+    except (ValueError, GanzooError) as err:  # a bad argument
         print(f"error: {err}", file=sys.stderr)
         return 2
     from export.core import export_run
-    from export.sampler import DestinationError, ExportError
+    from export.sampler import DestinationError
 
     try:
         report = export_run(args.run_dir, args.out, options)
-    except DestinationError as err:  # a usage error, refused before any work
+    except GanzooError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    except ExportError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        # a destination refused before any work is a usage error; anything else, a failed export
+        return 2 if isinstance(err, DestinationError) else 1
     machine = report["machine"]
     print(f"exported {args.run_dir} -> {report['out']}")
     inputs = ", ".join(f"{i['name']} {i['dtype']} {i['shape']}" for i in report["inputs"])

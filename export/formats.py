@@ -47,10 +47,6 @@ class Artifact:
     path: Path
 
     @property
-    def quantized(self) -> bool:
-        return self.variant in ("dynamic", "int8")
-
-    @property
     def key(self) -> str:
         return self.format if self.format != "tflite" else f"tflite-{self.variant}"
 

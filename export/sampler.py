@@ -13,16 +13,19 @@ from __future__ import annotations
 import dataclasses
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
-import tensorflow as tf
 import yaml
 
-import zoo  # noqa: F401  (registers the families' custom layers, if any, for loading)
+from zoo.errors import GanzooError
+
+if TYPE_CHECKING:  # imported where they are used, so that ``python -m export --help`` is instant
+    import keras
+    import tensorflow as tf
 
 
-class ExportError(RuntimeError):
+class ExportError(GanzooError, RuntimeError):
     """An export that cannot be done, with what to do about it."""
 
 
@@ -40,6 +43,8 @@ class InputSpec:
     dtype: str
 
     def tensor_spec(self) -> tf.TensorSpec:
+        import tensorflow as tf
+
         return tf.TensorSpec(self.shape, self.dtype, name=self.name)
 
     def as_dict(self) -> dict:
@@ -72,6 +77,8 @@ class Sampler:
         class, while ONNX's OneHot reads -1 as the last class. Clipping is a min/max that
         SavedModel, TFLite and ONNX all convert; an assertion would not survive conversion.
         """
+        import tensorflow as tf
+
         inputs = [
             self._clip_label(x) if spec.name == "label" else x
             for spec, x in zip(self.inputs, inputs, strict=True)
@@ -84,10 +91,14 @@ class Sampler:
     def _clip_label(self, label):
         if not self.num_classes:  # no class count to clip to: example_inputs refuses this run
             return label
+        import tensorflow as tf
+
         return tf.clip_by_value(label, 0, self.num_classes - 1)
 
     def reference(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """The Keras output for ``feeds``, post-processed like the export."""
+        import tensorflow as tf
+
         args = [tf.constant(feeds[spec.name]) for spec in self.inputs]
         return np.asarray(self.serve(*args)["image"])
 
@@ -117,6 +128,10 @@ class Sampler:
 
 def load_sampler(run_dir: str | Path, uint8: bool = False) -> Sampler:
     """The generator of run folder ``run_dir`` (EMA weights when the run kept them)."""
+    import keras
+
+    import zoo.layers  # noqa: F401  (registers ganzoo's custom Keras layers for loading)
+
     run_dir = check_run_dir(run_dir)
     path = run_dir / "generator.keras"
     config = _read_config(run_dir)
@@ -157,6 +172,8 @@ def _read_config(run_dir: Path) -> dict:
 
 
 def _checkpoint_step(run_dir: Path) -> int | None:
+    import tensorflow as tf
+
     state = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
     if state is None or not state.model_checkpoint_path:
         return None

@@ -15,7 +15,9 @@ import tensorflow as tf
 from tests.conftest import tiny_config
 from training import run
 from training.config import load
-from training.loop import build_session, open_run, train
+from training.loop import train
+from training.rundir import RunError
+from training.session import build_session, open_run
 
 VENDORED = ["--set", "data.source=vendored"]
 
@@ -57,6 +59,13 @@ def test_list(capsys):
         (["dcgan", "--set", "runtime.steps_per_execution=0"], ["must be positive"]),
         (["dcgan", "--set", "train.rollback_lr_factor=2"], ["must be in (0, 1)"]),
         (["dcgan", "--set", "data.mixed_sizes=crop"], ["expected one of resize, reject"]),
+        # The evaluation's extractor and held-out split are loaded before the folder is made
+        # (they gave a traceback, or a one-line error, after it was half written).
+        (
+            ["dcgan", "--set", "eval.extractor=inception", "--set", "eval.weights=nope.h5"],
+            ["InceptionV3 weights not found at nope.h5"],
+        ),
+        (["sgan", "--set", "eval.split=valid"], ["has the split 'test' only", "not 'valid'"]),
     ],
 )
 def test_bad_input_is_a_one_line_error(capsys, tmp_path, argv, fragments):
@@ -281,7 +290,7 @@ def test_non_finite_loss_stops_with_a_clear_error_and_keeps_checkpoints(monkeypa
     config = tiny_config(
         "dcgan", "train.loss=nan_test", "train.steps=6", "train.checkpoint_every=1"
     )
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(RunError) as info:
         train(config, tmp_path / "run")
     assert "non-finite values at step 3 (d_loss=nan" in str(info.value)
     assert "\n" not in str(info.value)

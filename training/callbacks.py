@@ -14,7 +14,10 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from PIL import Image
+
+from training import metrics
+from training.evaluate import class_balance
+from training.grids import image_grid, save_png
 
 
 class Callback:
@@ -113,9 +116,6 @@ class Evaluation(Callback):
             self.evaluate(step)
 
     def evaluate(self, step: int) -> dict:
-        from training import metrics
-        from training.evaluate import class_balance
-
         fake = np.concatenate(
             [np.asarray(self.sample_fn(self.z[i : i + 500])) for i in range(0, len(self.z), 500)]
         )
@@ -209,24 +209,3 @@ class ProgressBar(Callback):
             values = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
             print(f"step {step}/{self.total} {values} ({rate:.1f} steps/s)", flush=True)
             self._since, self._last_step = time.perf_counter(), step
-
-
-def image_grid(images: np.ndarray, cols: int | None = None) -> np.ndarray:
-    """[N, H, W, C] floats in [-1, 1] -> one uint8 [rows*(H+1)+1, cols*(W+1)+1, C] grid
-    (``cols`` defaults to a square)."""
-    n, h, w, c = images.shape
-    cols = cols or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    pixels = np.clip((images + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-    grid = np.full((rows * (h + 1) + 1, cols * (w + 1) + 1, c), 255, np.uint8)
-    for i, image in enumerate(pixels):
-        r, q = divmod(i, cols)
-        grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + q * (w + 1) : 1 + q * (w + 1) + w] = image
-    return grid
-
-
-def save_png(grid: np.ndarray, path: Path) -> None:
-    image = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
-    tmp = path.with_suffix(".tmp.png")
-    image.save(tmp)
-    tmp.replace(path)

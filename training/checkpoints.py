@@ -25,12 +25,13 @@ import keras
 import tensorflow as tf
 
 from training.config import first_line
+from zoo.errors import GanzooError
 from zoo.layers import WeightNormDense
 
 log = logging.getLogger(__name__)
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(GanzooError, RuntimeError):
     """A checkpoint that cannot be written or read."""
 
 
@@ -77,6 +78,11 @@ class CheckpointStore:
     def latest_step(self) -> int | None:
         paths = self.candidates()
         return checkpoint_step(paths[0]) if paths else None
+
+    def latest_regular_step(self) -> int | None:
+        """The step of the newest regular checkpoint in ``directory`` (``None``: none)."""
+        path = self.regular.latest_checkpoint
+        return checkpoint_step(path) if path else None
 
     def restore_latest(self, step_variable: tf.Variable) -> int:
         """Restores the newest readable checkpoint and returns its step (0 when there is none).
@@ -181,3 +187,23 @@ def copy_weights(model: keras.Model, copy: keras.Model) -> None:
             target.set_weights(source.dense_weights())
         else:
             target.set_weights(source.get_weights())
+
+
+class Shipper:
+    """Writes what a run ships: ``generator{suffix}.keras`` and, for a semi-supervised family,
+    ``classifier{suffix}.keras``: float32 models of Keras' own layers (the networks of
+    ``session.trainer``, a ``training.session.Session``, are copied once into such twins,
+    ``portable_copy``, whose weights are refreshed at each save)."""
+
+    def __init__(self, session, out_dir: Path):
+        trainer = session.trainer
+        self.out_dir = out_dir
+        self.models = {"generator": trainer.sampler}
+        if trainer.semi_supervised:
+            self.models["classifier"] = trainer.classifier
+        self.copies = {name: portable_copy(m) for name, m in self.models.items()}
+
+    def save(self, suffix: str = "") -> None:
+        for name, model in self.models.items():
+            copy_weights(model, self.copies[name])
+            save_model(self.copies[name], self.out_dir / f"{name}{suffix}.keras")

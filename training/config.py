@@ -23,10 +23,11 @@ from typing import Any, Literal
 import yaml
 
 import zoo
+from zoo.errors import GanzooError
 from zoo.losses import list_losses
 
 
-class ConfigError(ValueError):
+class ConfigError(GanzooError, ValueError):
     """A configuration key or value that is not accepted."""
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from training.config import DataConfig, first_line
+from zoo.errors import GanzooError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
-class DataError(RuntimeError):
+class DataError(GanzooError, RuntimeError):
     """A dataset that cannot be read, with what to do about it."""
 
 

@@ -30,13 +30,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from training import metrics as m  # noqa: E402
+from zoo.errors import GanzooError  # noqa: E402
 
 METRICS = ("fid", "kid", "is", "pr", "swd")
 NEEDS_EXTRACTOR = ("fid", "kid", "is", "pr")  # SWD compares pixels
 KID_SUBSETS = 100
 
 
-class EvaluationError(RuntimeError):
+class EvaluationError(GanzooError, RuntimeError):
     """Inputs that cannot be evaluated, with what to do about it."""
 
 
@@ -97,7 +98,7 @@ def classifier_accuracy(path: Path, config) -> float:
     """Accuracy of the classifier saved at ``path`` on the run's held-out ``eval.split``."""
     import keras
 
-    import zoo  # noqa: F401  (registers the custom layers the classifier uses)
+    import zoo.layers  # noqa: F401  (registers the custom layers the classifier uses)
     from training.data import load_split
 
     classifier = keras.saving.load_model(path, compile=False)
@@ -430,10 +431,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from training.config import ConfigError
-    from training.data import DataError
-    from training.features import ExtractorError, get_extractor
-    from training.sample import SampleError
+    from training.features import get_extractor
 
     which = tuple(w.strip() for w in args.metrics.split(",") if w.strip())
     try:
@@ -474,7 +472,7 @@ def main(argv=None) -> int:
             where = None
         else:
             raise EvaluationError("give a run folder, or --real and --fake (not both)")
-    except (EvaluationError, ExtractorError, ConfigError, DataError, SampleError) as err:
+    except GanzooError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.out:

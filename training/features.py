@@ -19,6 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.errors import GanzooError
+
 INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 INCEPTION_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/" + INCEPTION_FILE
@@ -26,7 +28,7 @@ INCEPTION_URL = (
 EXTRACTORS = ("mnist_cnn", "inception")
 
 
-class ExtractorError(RuntimeError):
+class ExtractorError(GanzooError, RuntimeError):
     """An extractor that cannot be built, with what to do about it."""
 
 

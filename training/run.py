@@ -19,6 +19,8 @@ from pathlib import Path
 # Keep TensorFlow's C++ start-up chatter out of the user's terminal (an explicit setting wins).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from zoo.errors import GanzooError  # noqa: E402
+
 # Keys that --resume may change: they do not alter what is being trained.
 RESUMABLE_KEYS = {
     "train": {
@@ -109,20 +111,19 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("training").setLevel(logging.INFO)
-    from training.config import ConfigError
-    from training.data import DataError
-    from training.loop import RunError, train
-    from zoo.registry import RegistryError
-
     if args.list:
         print(list_families())
         return 0
     try:
         config = resolve_config(args)
+        # TensorFlow is imported only now: listing, help and a config that is refused answer
+        # without its start-up time and lines.
+        from training.loop import train
+
         run_dir = Path(args.run_dir or f"runs/{config.family}-{time.strftime('%Y%m%d-%H%M%S')}")
         print(f"run folder: {run_dir}", flush=True)
         result = train(config, run_dir, resume=args.resume)
-    except (ConfigError, DataError, RegistryError, RunError) as err:
+    except GanzooError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 130 if result.interrupted else 0

@@ -26,12 +26,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from training.grids import grid_labels, image_grid, save_png  # noqa: E402
+from zoo.errors import GanzooError  # noqa: E402
+
 BATCH_SIZE = 500
 # What loading a damaged .keras file raises (Keras and the zip, h5 and JSON readers under it).
 _LOAD_ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, OSError, KeyError, TypeError, EOFError)
 
 
-class SampleError(ValueError):
+class SampleError(GanzooError, ValueError):
     """A grid that cannot be drawn from this generator, or a generator that cannot be loaded."""
 
 
@@ -41,7 +44,7 @@ def load_generator(run_dir: str | Path, family: str | None = None):
     finished run writes it without training further). Used by ``training.evaluate`` too."""
     import keras
 
-    import zoo  # noqa: F401  (registers the families' custom layers for loading)
+    import zoo.layers  # noqa: F401  (registers ganzoo's custom Keras layers for loading)
 
     run_dir = Path(run_dir)
     path = run_dir / "generator.keras"
@@ -89,9 +92,7 @@ def render(
     """A uint8 grid: ``num`` samples, or for a conditional generator ``num // classes`` per
     class with one row per class; with ``vary`` (``label`` or ``code:I``) a traversal grid of
     about ``num`` images."""
-    from training.callbacks import image_grid
     from training.config import load
-    from training.loop import grid_labels
 
     run_dir = Path(run_dir)
     config = load(run_dir / "config.yaml")
@@ -168,12 +169,9 @@ def main(argv=None) -> int:
     if args.num < 1 or args.steps < 2:
         print("error: --num must be at least 1 and --steps at least 2", file=sys.stderr)
         return 2
-    from training.callbacks import save_png
-    from training.config import ConfigError
-
     try:
         grid = render(run_dir, args.num, args.seed, args.vary, args.steps, args.span)
-    except (SampleError, ConfigError) as err:
+    except GanzooError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else run_dir / "samples" / "grid.png"

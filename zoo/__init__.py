@@ -1,6 +1,8 @@
 """ganzoo's model zoo: what a GAN *is* (networks, losses, registry). No training code here.
 
-Importing ``zoo`` registers every family.
+Importing ``zoo`` registers every family without importing Keras or TensorFlow: the family
+modules import them inside the functions that build networks and compute losses, so listing
+families, resolving a config and rejecting a misspelt name answer at once.
 """
 
 from zoo import (  # noqa: F401  (registers)
@@ -15,6 +17,7 @@ from zoo import (  # noqa: F401  (registers)
     wgan,
     wgan_gp,
 )
+from zoo.errors import GanzooError
 from zoo.registry import Family, Networks, RegistryError, get_family, list_families
 
-__all__ = ["Family", "Networks", "RegistryError", "get_family", "list_families"]
+__all__ = ["Family", "GanzooError", "Networks", "RegistryError", "get_family", "list_families"]

@@ -18,12 +18,12 @@ Conv2DTranspose, BatchNormalization, ReLU, tanh) convert to TFLite and ONNX.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
-
-import keras
-from keras import layers
+from typing import TYPE_CHECKING, Literal
 
 from zoo.registry import Family, Networks, register_family
+
+if TYPE_CHECKING:  # imported where networks are built: registering the family stays light
+    import keras
 
 
 @dataclasses.dataclass
@@ -98,12 +98,16 @@ def _resolution_plan(image_size: int) -> tuple[int | None, int]:
 
 
 def _init():
+    import keras
+
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
 def _block(x, conv, filters, kernel_size, batch_norm: bool, name: str, spectral: bool = False):
     """A stride-2 (transposed) convolution, spectrally normalized or followed by batch norm
     (which makes the bias redundant) when asked."""
+    from keras import layers
+
     layer = conv(
         filters,
         kernel_size,
@@ -122,6 +126,8 @@ def _spectral(layer, spectral: bool, name: str):
     iteration per training call, Miyato et al. 2018); otherwise ``layer`` itself."""
     if not spectral:
         return layer
+    from keras import layers
+
     return layers.SpectralNormalization(layer, power_iterations=1, name=name)
 
 
@@ -133,6 +139,9 @@ def build_generator(config: DCGANConfig, name: str = "generator") -> keras.Model
         >>> g(keras.random.normal((2, 100))).shape
         TensorShape([2, 28, 28, 1])
     """
+    import keras
+    from keras import layers
+
     config.validate()
     start, steps = _resolution_plan(config.image_size)
     filters = config.base_filters * 2 ** (steps - 1)
@@ -178,6 +187,9 @@ def build_generator(config: DCGANConfig, name: str = "generator") -> keras.Model
 
 def build_discriminator(config: DCGANConfig, name: str = "discriminator") -> keras.Model:
     """images [batch, size, size, channels] -> logits [batch, 1] (real > 0 > fake)."""
+    import keras
+    from keras import layers
+
     config.validate()
     _, steps = _resolution_plan(config.image_size)
     batch_norm, spectral = config.d_norm == "batch", config.d_norm == "spectral"

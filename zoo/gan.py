@@ -13,11 +13,12 @@ selectable: ``train.loss=non_saturating`` (the default, sec. 3 of the paper) or 
 from __future__ import annotations
 
 import dataclasses
-
-import keras
-from keras import layers
+from typing import TYPE_CHECKING
 
 from zoo.registry import Family, Networks, register_family
+
+if TYPE_CHECKING:
+    import keras
 
 
 @dataclasses.dataclass
@@ -44,6 +45,9 @@ class GANConfig:
 
 def build_generator(config: GANConfig, name: str = "generator") -> keras.Model:
     """z [batch, latent_dim] -> images [batch, size, size, channels] in [-1, 1]."""
+    import keras
+    from keras import layers
+
     config.validate()
     z = keras.Input((config.latent_dim,), name="z")
     x = z
@@ -55,6 +59,8 @@ def build_generator(config: GANConfig, name: str = "generator") -> keras.Model:
 
 def to_image(x, image_size: int, channels: int):
     """An MLP generator's output: a dense layer of every pixel, tanh, reshaped to an image."""
+    from keras import layers
+
     x = layers.Dense(image_size * image_size * channels, name="to_pixels")(x)
     x = layers.Activation("tanh", dtype="float32", name="tanh")(x)
     return layers.Reshape((image_size, image_size, channels), dtype="float32", name="image")(x)
@@ -62,6 +68,9 @@ def to_image(x, image_size: int, channels: int):
 
 def build_discriminator(config: GANConfig, name: str = "discriminator") -> keras.Model:
     """images -> logits [batch, 1]."""
+    import keras
+    from keras import layers
+
     config.validate()
     image = keras.Input((config.image_size, config.image_size, config.channels), name="image")
     x = layers.Flatten(name="flatten")(image)

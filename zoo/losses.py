@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
+if TYPE_CHECKING:  # imported by each function: the loss names are listed without TensorFlow
+    import tensorflow as tf
 
 
 def reduce_loss(per_example: tf.Tensor, global_batch_size: tf.Tensor | int) -> tf.Tensor:
@@ -20,6 +22,8 @@ def reduce_loss(per_example: tf.Tensor, global_batch_size: tf.Tensor | int) -> t
     Summing this over replicas gives the mean over the global batch, exactly what a single
     device computes for the same batch.
     """
+    import tensorflow as tf
+
     per_example = tf.cast(per_example, tf.float32)
     return tf.reduce_sum(per_example) / tf.cast(global_batch_size, tf.float32)
 
@@ -39,10 +43,14 @@ class LossPair:
 
 
 def _flat(logits: tf.Tensor) -> tf.Tensor:
+    import tensorflow as tf
+
     return tf.reshape(tf.cast(logits, tf.float32), [tf.shape(logits)[0], -1])
 
 
 def _ns_d_loss(real_logits, fake_logits):
+    import tensorflow as tf
+
     # -log sigmoid(real) - log(1 - sigmoid(fake)), written with softplus to stay finite.
     real, fake = _flat(real_logits), _flat(fake_logits)
     return tf.reduce_mean(tf.nn.softplus(-real), axis=1) + tf.reduce_mean(
@@ -51,36 +59,50 @@ def _ns_d_loss(real_logits, fake_logits):
 
 
 def _ns_g_loss(fake_logits):
+    import tensorflow as tf
+
     # The non-saturating generator loss: -log sigmoid(fake) (Goodfellow et al. 2014, sec. 3).
     return tf.reduce_mean(tf.nn.softplus(-_flat(fake_logits)), axis=1)
 
 
 def _minimax_g_loss(fake_logits):
+    import tensorflow as tf
+
     # The original minimax generator loss, log(1 - sigmoid(fake)) (Goodfellow et al. 2014,
     # eq. 1); it saturates when D rejects the fakes confidently.
     return -tf.reduce_mean(tf.nn.softplus(_flat(fake_logits)), axis=1)
 
 
 def _ls_d_loss(real, fake):
+    import tensorflow as tf
+
     # Least squares with targets 1 (real) and 0 (fake) (Mao et al. 2017, eq. 9 with a=0, b=c=1).
     real, fake = _flat(real), _flat(fake)
     return 0.5 * tf.reduce_mean((real - 1.0) ** 2, axis=1) + 0.5 * tf.reduce_mean(fake**2, axis=1)
 
 
 def _ls_g_loss(fake):
+    import tensorflow as tf
+
     return 0.5 * tf.reduce_mean((_flat(fake) - 1.0) ** 2, axis=1)
 
 
 def _wasserstein_d_loss(real, fake):
+    import tensorflow as tf
+
     # The critic maximises E[C(real)] - E[C(fake)] (Arjovsky et al. 2017).
     return tf.reduce_mean(_flat(fake), axis=1) - tf.reduce_mean(_flat(real), axis=1)
 
 
 def _wasserstein_g_loss(fake):
+    import tensorflow as tf
+
     return -tf.reduce_mean(_flat(fake), axis=1)
 
 
 def _hinge_d_loss(real, fake):
+    import tensorflow as tf
+
     # max(0, 1 - D(real)) + max(0, 1 + D(fake)) (Lim & Ye 2017; Miyato et al. 2018).
     real, fake = _flat(real), _flat(fake)
     return tf.reduce_mean(tf.nn.relu(1.0 - real), axis=1) + tf.reduce_mean(
@@ -105,6 +127,8 @@ def gradient_penalty(critic, real: tf.Tensor, fake: tf.Tensor, eps: tf.Tensor) -
     The norm is sqrt(sum g^2 + 1e-12), so a vanished gradient gives a penalty of ~1, not NaN
     (the derivative of sqrt at 0 is infinite; keras-io #624).
     """
+    import tensorflow as tf
+
     mixed = eps * real + (1.0 - eps) * fake
     with tf.GradientTape() as tape:
         tape.watch(mixed)
@@ -132,6 +156,8 @@ def semi_supervised_logit(class_logits: tf.Tensor) -> tf.Tensor:
     """The real-vs-fake logit of a K-class classifier used as a (K+1)-class discriminator with
     the fake class's logit fixed at 0 (Salimans et al. 2016, sec. 5): D(x) = Z / (Z + 1) with
     Z = sum_k exp(l_k), so logit D(x) = logsumexp_k l_k. [B, K] -> [B, 1]."""
+    import tensorflow as tf
+
     return tf.reduce_logsumexp(tf.cast(class_logits, tf.float32), axis=-1, keepdims=True)
 
 
@@ -142,6 +168,8 @@ def feature_matching(real: tf.Tensor, fake: tf.Tensor, global_batch) -> tf.Tenso
     all-reduced over the replicas and the loss is written as a surrogate whose gradient with
     respect to each fake's features is the true one, 2 (m_fake - m_real) / global_batch; its
     value is this replica's share of the true loss (summing over replicas gives it)."""
+    import tensorflow as tf
+
     ctx = tf.distribute.get_replica_context()
 
     def global_mean(x):

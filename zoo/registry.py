@@ -18,13 +18,16 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
+from zoo.errors import GanzooError
+
+if TYPE_CHECKING:  # Keras is imported where networks are built, so that listing stays fast
+    import keras
 
 
-class RegistryError(KeyError):
-    """An unknown or duplicate family or preset name."""
+class RegistryError(GanzooError, KeyError):
+    """An unknown or duplicate family or preset name (a ``KeyError`` too, as it always was)."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want a plain sentence.
         return str(self.args[0])

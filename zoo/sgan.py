@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import keras
-from keras import layers
-
-from zoo.layers import WeightNormDense, initialize_weight_norm
 from zoo.registry import Family, Networks, register_family
+
+if TYPE_CHECKING:  # imported where networks are built: registering the family stays light
+    import keras
 
 
 @dataclasses.dataclass
@@ -82,6 +81,11 @@ def build_generator(config: SGANConfig, name: str = "generator") -> keras.Model:
     (measured: 78% held-out accuracy with the output clipped at 1 in training, 96-97%
     without), so only the generator that ships is clipped (``ship``). What is saved as
     ``generator.keras`` has Keras' own layers only (the weight norm folded into a ``Dense``)."""
+    import keras
+    from keras import layers
+
+    from zoo.layers import WeightNormDense
+
     config.validate()
     z = keras.Input((config.latent_dim,), name="z")
     x = z
@@ -112,6 +116,9 @@ def ship(generator: keras.Model) -> keras.Model:
       and a trained sgan generator's activations go far beyond: its int8 export had a PSNR of
       5 dB; softplus(-|x|) only sees inputs <= 0.
     """
+    import keras
+    from keras import layers
+
     x = generator.inputs[0]
     for layer in generator.layers[1:]:
         if isinstance(layer, layers.Activation) and layer.get_config()["activation"] == "softplus":
@@ -128,6 +135,8 @@ _SOFTPLUS_OF_ONE = math.log(math.e - 1.0)  # softplus(x) = 1
 
 def _softplus_for_int8(x, name: str):
     """softplus(x) = relu(x) + softplus(-|x|), with Keras' own layers."""
+    from keras import layers
+
     positive = layers.ReLU(name=f"{name}_pos")(x)
     negative = layers.ReLU(name=f"{name}_neg")(layers.Rescaling(-1.0, name=f"{name}_flip")(x))
     minus_abs = layers.Rescaling(-1.0, name=f"{name}_minus_abs")(
@@ -143,6 +152,11 @@ def build_discriminator(config: SGANConfig, name: str = "discriminator") -> kera
     Images are mapped to [0, 1] first, the scale of the paper's noise (std 0.3 on the input).
     The hidden layers' weight-norm scales are fixed after the data-dependent initialization
     (``initialize``); only the output layer's scale trains, as in Salimans et al.'s code."""
+    import keras
+    from keras import layers
+
+    from zoo.layers import WeightNormDense
+
     config.validate()
     image = keras.Input((config.image_size, config.image_size, config.channels), name="image")
     x = layers.Flatten(name="flatten")(image)
@@ -165,6 +179,8 @@ def initialize(networks: Networks, images) -> None:
     """Data-dependent initialization of the discriminator's weight norm on real images, with
     its Gaussian noise on as in Salimans et al.'s code (measured: 92.2% instead of 94.5% after
     2,000 steps of a port of their script when the noise is off)."""
+    from zoo.layers import initialize_weight_norm
+
     initialize_weight_norm(networks.discriminator, images, training=True)
 
 

@@ -1,0 +1,54 @@
+"""Sample grids: their layout, the PNG they are written to, and what draws them.
+
+Shared by the training callbacks (``training.callbacks``), the evaluation while training
+(``training.evaluation_hook``) and ``python -m training.sample``. It needs NumPy and Pillow
+only, so the sampling command and the callbacks can use it without importing the training loop
+or each other.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def image_grid(images: np.ndarray, cols: int | None = None) -> np.ndarray:
+    """[N, H, W, C] floats in [-1, 1] -> one uint8 [rows*(H+1)+1, cols*(W+1)+1, C] grid
+    (``cols`` defaults to a square)."""
+    n, h, w, c = images.shape
+    cols = cols or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    pixels = np.clip((images + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    grid = np.full((rows * (h + 1) + 1, cols * (w + 1) + 1, c), 255, np.uint8)
+    for i, image in enumerate(pixels):
+        r, q = divmod(i, cols)
+        grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + q * (w + 1) : 1 + q * (w + 1) + w] = image
+    return grid
+
+
+def save_png(grid: np.ndarray, path: Path) -> None:
+    """Writes ``grid`` to ``path`` atomically (a temporary file, then a rename)."""
+    image = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+    tmp = path.with_suffix(".tmp.png")
+    image.save(tmp)
+    tmp.replace(path)
+
+
+def grid_labels(num: int, num_classes: int) -> tuple[np.ndarray, int]:
+    """(labels, columns) of a grid with one row per class: 0,0,..,1,1,.. row-major."""
+    per_class = max(1, num // num_classes)
+    return np.repeat(np.arange(num_classes, dtype=np.int32), per_class), per_class
+
+
+def sample_fn(trainer, labels: np.ndarray | None = None):
+    """z -> images of ``trainer``'s shipped generator (``trainer.generate``). A conditional
+    generator gets ``labels``, or, when none are given, labels cycling over the classes
+    (balanced in any batch)."""
+    if not trainer.conditional:
+        return lambda z: trainer.generate(z)
+    if labels is not None:
+        return lambda z: trainer.generate(z, labels[: len(z)])
+    return lambda z: trainer.generate(z, np.arange(len(z), dtype=np.int32) % trainer.num_classes)

@@ -1,0 +1,155 @@
+"""What a run trains: the strategy, the networks, the trainer, its optimizers and checkpoint.
+
+``build_session`` is the one place where a config becomes these objects; the training loop
+(``training.loop``), ``open_run`` (a run folder's latest state, for tests and tools) and the
+speed benchmarks all start from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+import zoo
+from training.checkpoints import CheckpointStore
+from training.config import ExperimentConfig, load
+from training.data import make_dataset
+from training.rundir import RunError
+from training.strategy import make_strategy, mixed_precision_policy, use_jit
+from training.trainer import GANTrainer
+from zoo.losses import get_loss
+
+
+@dataclasses.dataclass
+class Session:
+    """Everything built for a run, in the strategy's scope."""
+
+    config: ExperimentConfig
+    strategy: tf.distribute.Strategy
+    trainer: GANTrainer
+    checkpoint: tf.train.Checkpoint
+    policy: str = "float32"  # the Keras dtype policy the networks compute in
+    jit: bool = False  # each replica's step is XLA-compiled
+
+
+def build_session(config: ExperimentConfig) -> Session:
+    """Strategy, networks, trainer, optimizers and checkpoint for ``config``."""
+    strategy = make_strategy(config.runtime)
+    if config.data.batch_size % strategy.num_replicas_in_sync:
+        raise RunError(
+            f"data.batch_size={config.data.batch_size} does not split evenly over "
+            f"{strategy.num_replicas_in_sync} replicas"
+        )
+    family = zoo.get_family(config.family)
+    train = config.train
+    policy = mixed_precision_policy(config.runtime, strategy)
+    with strategy.scope():
+        keras.utils.set_random_seed(config.runtime.seed)
+        with dtype_policy(policy):
+            nets = family.build(config.model)
+            trainer = GANTrainer(
+                nets.generator,
+                nets.discriminator,
+                loss=get_loss(train.loss or family.loss),
+                latent_dim=config.model.latent_dim,
+                d_steps=train.d_steps,
+                ema_decay=train.ema_decay,
+                gp_weight=train.gp_weight,
+                clip_value=train.clip_value,
+                num_classes=getattr(config.model, "num_classes", None),
+                info_weight=train.info_weight,
+                continuous_weight=train.continuous_weight,
+                seed=config.runtime.seed,
+                ship=family.ship,
+            )
+        if trainer.semi_supervised != bool(config.data.labelled):
+            raise RunError(
+                f"{config.family} needs data.labelled (the number of labelled examples)"
+                if trainer.semi_supervised
+                else f"data.labelled is for semi-supervised families (sgan), not {config.family}"
+            )
+        trainer.compile(
+            d_optimizer=make_optimizer(train, train.d_lr, policy),
+            g_optimizer=make_optimizer(train, train.g_lr, policy),
+        )
+        parts = dict(
+            generator=trainer.generator,
+            discriminator=trainer.discriminator,
+            d_optimizer=trainer.d_optimizer,
+            g_optimizer=trainer.g_optimizer,
+        )
+        if trainer.generator_ema is not None:
+            parts["generator_ema"] = trainer.generator_ema
+        # Layers that draw (Gaussian noise, dropout) keep their RNG state in a variable that
+        # Keras does not list among the weights: it resumes too.
+        rng = [
+            v
+            for net in (trainer.generator, trainer.discriminator)
+            for v in net.variables
+            if "seed_generator_state" in v.path
+        ]
+        if rng:
+            parts["rng"] = tf.Module(name="rng")
+            parts["rng"].states = rng
+        checkpoint = tf.train.Checkpoint(**parts)
+    return Session(config, strategy, trainer, checkpoint, policy, use_jit(config.runtime, strategy))
+
+
+@contextlib.contextmanager
+def dtype_policy(policy: str):
+    """Layers built inside get ``policy`` (Keras' global policy is restored afterwards)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def make_optimizer(train, learning_rate: float, policy: str = "float32") -> keras.Optimizer:
+    """``train.optimizer`` at ``learning_rate``, with loss scaling under mixed float16."""
+    if train.optimizer == "rmsprop":
+        optimizer = keras.optimizers.RMSprop(learning_rate)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate, train.beta_1, train.beta_2)
+    if policy == "mixed_float16":  # float16 gradients underflow without loss scaling
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def open_run(run_dir: str | Path) -> tuple[Session, int]:
+    """Rebuilds a run from its folder and restores its latest checkpoint: (session, step)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise RunError(f"{run_dir} is not a run folder (no config.yaml)")
+    session = build_session(load(run_dir / "config.yaml"))
+    store = CheckpointStore(session.checkpoint, run_dir / "checkpoints", None)
+    return session, store.restore_latest(session.trainer.step)
+
+
+def initialize_networks(session: Session, num: int = 500) -> None:
+    """A new run's data-dependent initialization (``Family.initialize``), on the first ``num``
+    real images of a stream of its own: iterating the training dataset would move the shuffle
+    of the training stream, which a resumed run (not initialized again) would not see."""
+    config = session.config
+    family = zoo.get_family(config.family)
+    if family.initialize is None:
+        return
+    dataset, _ = make_dataset(
+        config.data, config.model.image_size, config.model.channels, config.runtime.seed
+    )
+    images, count = [], 0
+    for batch in dataset:
+        images.append(batch["image"] if isinstance(batch, dict) else batch)
+        count += int(images[-1].shape[0])
+        if count >= num:
+            break
+    trainer = session.trainer
+    with session.strategy.scope():
+        family.initialize(
+            zoo.Networks(trainer.generator, trainer.discriminator), tf.concat(images, 0)[:num]
+        )
