@@ -85,7 +85,7 @@ def train_rate(config, steps: int, warmup: int) -> dict:
     n = tf.constant(per_call)
     seconds = _timed(lambda: float(run_steps(n)["d_loss"]), max(1, steps // per_call), warmup)
     steps_per_s = per_call / seconds
-    real_images = config.data.batch_size * config.train.d_steps
+    real_images = config.data.batch_size * config.objective.d_steps
     return {"steps_per_s": steps_per_s, "images_per_s": steps_per_s * real_images}
 
 
@@ -93,7 +93,7 @@ def plain_loop_rate(config, steps: int, warmup: int) -> dict:
     """The simplest correct DCGAN loop on the same networks, batch and data."""
     keras.utils.set_random_seed(config.runtime.seed)
     nets = zoo.get_family(config.family).build(config.model)
-    g, d = nets.generator, nets.discriminator
+    g, d = nets["generator"], nets["discriminator"]
     g_opt = keras.optimizers.Adam(config.train.g_lr, config.train.beta_1)
     d_opt = keras.optimizers.Adam(config.train.d_lr, config.train.beta_1)
     dataset, _ = make_dataset(
@@ -144,7 +144,7 @@ def inference_ms(family: str, batch: int, repeats: int = 20) -> float:
     config = _config(family, None)
     session = build_session(config)
     trainer = session.trainer
-    inputs = trainer.fake_inputs(tf.constant(batch), 0)
+    inputs = trainer.generator_inputs(tf.constant(batch), 0)
     args = inputs if len(inputs) > 1 else inputs["z"]
     call = tf.function(lambda: trainer.sampler(args, training=False))
     return 1000 * _timed(lambda: call().numpy(), repeats, 3)
@@ -216,7 +216,7 @@ def _run(argv=None) -> int:
                         f"`{family}`",
                         f"`{name}`",
                         config.data.batch_size,
-                        config.train.d_steps,
+                        config.objective.d_steps,
                         f"{r['steps_per_s']:.1f}",
                         f"{r['images_per_s']:.0f}",
                     ]

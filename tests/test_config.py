@@ -42,7 +42,10 @@ def test_preset_beats_defaults():
         ("train.steps=0", "train.steps must be positive, got 0"),
         ("train.beta_1=1.5", "train.beta_1 must be in [0, 1)"),
         ("train.ema_decay=2", "train.ema_decay must be in (0, 1) or none"),
-        ("train.loss=perceptual", "train.loss='perceptual' is not a known loss; accepted: hinge"),
+        (
+            "objective.loss=perceptual",
+            "objective.loss='perceptual' is not a known loss; accepted: hinge",
+        ),
         ("model.image_size=30", "model.image_size=30 cannot be reached by doubling"),
         ("data.source=folder", "data.source=folder needs data.path"),
         ("steps=5", "--set expects section.key=value"),

@@ -50,7 +50,7 @@ def test_every_input_changes_the_output(family):
     the model builds, trains and exports, but ignores it."""
     config, nets = _networks(family)
     classes = getattr(config.model, "num_classes", None)
-    for network in (nets.generator, nets.discriminator):
+    for network in (nets["generator"], nets["discriminator"]):
         feeds = _feeds(network, 4, num_classes=classes)
         base = _outputs(network, feeds)
         for name in feeds:
@@ -73,23 +73,25 @@ def _outputs(model, feeds):
 def test_shapes_and_output_range(family):
     config, nets = _networks(family)
     m, classes = config.model, getattr(config.model, "num_classes", None)
-    feeds = _feeds(nets.generator, 3, scale=10, num_classes=classes)
+    feeds = _feeds(nets["generator"], 3, scale=10, num_classes=classes)
     # what ships is in the image range (sgan trains an unbounded generator and clips it)
-    shipped = family.ship(nets.generator) if family.ship else nets.generator
+    shipped = family.ship("generator", nets["generator"]) if family.ship else nets["generator"]
     images = np.asarray(_call(shipped, feeds))
     assert images.shape == (3, m.image_size, m.image_size, m.channels)
     assert images.min() >= -1.0 and images.max() <= 1.0
     outputs = _call(
-        nets.discriminator,
-        _feeds(nets.discriminator, 3, num_classes=classes, image=images, label=feeds.get("label")),
+        nets["discriminator"],
+        _feeds(
+            nets["discriminator"], 3, num_classes=classes, image=images, label=feeds.get("label")
+        ),
     )
     outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
-    first = nets.discriminator.output_names[0]
+    first = nets["discriminator"].output_names[0]
     # real-vs-fake logits, or a semi-supervised discriminator's K class logits
     assert outputs[0].shape == (3, 1 if first == "logits" else classes), first
     assert first in ("logits", "class_logits")
     assert all(np.isfinite(np.asarray(o)).all() for o in outputs)
-    heads = dict(zip(nets.discriminator.output_names, outputs, strict=True))
+    heads = dict(zip(nets["discriminator"].output_names, outputs, strict=True))
     for name in ("class_logits", "code_logits"):  # ACGAN's classifier, InfoGAN's Q
         if name in heads:
             assert heads[name].shape == (3, classes)
@@ -99,17 +101,19 @@ def test_shapes_and_output_range(family):
 
 def test_generator_config_round_trip(family):
     config, nets = _networks(family)
-    clone = keras.Model.from_config(nets.generator.get_config())
-    clone.set_weights(nets.generator.get_weights())
-    feeds = _feeds(nets.generator, 2, num_classes=getattr(config.model, "num_classes", None))
-    np.testing.assert_array_equal(_call(clone, feeds), _call(nets.generator, feeds))
-    assert [layer.name for layer in clone.layers] == [layer.name for layer in nets.generator.layers]
+    clone = keras.Model.from_config(nets["generator"].get_config())
+    clone.set_weights(nets["generator"].get_weights())
+    feeds = _feeds(nets["generator"], 2, num_classes=getattr(config.model, "num_classes", None))
+    np.testing.assert_array_equal(_call(clone, feeds), _call(nets["generator"], feeds))
+    assert [layer.name for layer in clone.layers] == [
+        layer.name for layer in nets["generator"].layers
+    ]
 
 
 def test_keras_save_and_load(family, tmp_path):
     config, nets = _networks(family)
     classes = getattr(config.model, "num_classes", None)
-    for model in (nets.generator, nets.discriminator):
+    for model in (nets["generator"], nets["discriminator"]):
         path = tmp_path / f"{model.name}.keras"
         model.save(path)
         loaded = keras.saving.load_model(path)
@@ -125,10 +129,10 @@ def test_short_fit_changes_both_networks(family, tmp_path):
     result = train(config, tmp_path / "run")
     assert result.step == 3 and all(np.isfinite(v) for v in result.logs.values())
     accuracies = {"d_real_acc", "d_fake_acc"}
-    threshold = get_loss(config.train.loss or family.loss).threshold
+    threshold = get_loss(config.objective.loss).threshold
     assert {"d_loss", "g_loss"} <= set(result.logs)
     assert (accuracies <= set(result.logs)) == (threshold is not None)
-    assert ("gp" in result.logs) == (config.train.gp_weight > 0)
+    assert ("gp" in result.logs) == (getattr(config.objective, "gp_weight", 0) > 0)
     session, step = open_run(tmp_path / "run")
     assert step == 3
     for name in ("generator", "discriminator"):
@@ -243,7 +247,7 @@ def test_every_format_exports_and_matches_keras_in_a_fresh_process(family, tmp_p
 
 
 def test_gan_trains_with_the_minimax_generator_loss(tmp_path):
-    config = tiny_config("gan", "train.loss=minimax", "train.steps=3")
+    config = tiny_config("gan", "objective.loss=minimax", "train.steps=3")
     result = train(config, tmp_path / "run")
     assert result.step == 3 and np.isfinite(list(result.logs.values())).all()
     assert result.logs["g_loss"] < 0  # log(1 - D(G(z))) is negative, unlike -log D(G(z))

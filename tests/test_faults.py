@@ -40,9 +40,9 @@ def _same_weights(a, b, atol=1e-6):
             getattr(a.trainer, name).weights, getattr(b.trainer, name).weights, strict=True
         ):
             np.testing.assert_allclose(x.numpy(), y.numpy(), atol=atol, err_msg=name)
-    for opt in ("g_optimizer", "d_optimizer"):
+    for opt in ("generator", "discriminator"):
         for x, y in zip(
-            getattr(a.trainer, opt).variables, getattr(b.trainer, opt).variables, strict=True
+            a.trainer.optimizers[opt].variables, b.trainer.optimizers[opt].variables, strict=True
         ):
             np.testing.assert_allclose(x.numpy(), y.numpy(), atol=atol, err_msg=opt)
 
@@ -92,7 +92,7 @@ def test_rollback_after_nan_continues_with_lower_learning_rates(monkeypatch, tmp
     _poisoned_loss(monkeypatch, [5.0])  # step 5 diverges once
     config = tiny_config(
         "dcgan",
-        "train.loss=nan_test",
+        "objective.loss=nan_test",
         "train.steps=8",
         "train.checkpoint_every=3",
         "train.on_nonfinite=rollback",
@@ -104,7 +104,7 @@ def test_rollback_after_nan_continues_with_lower_learning_rates(monkeypatch, tmp
     assert result.step == 8 and all(np.isfinite(v) for v in result.logs.values())
     session, step = open_run(tmp_path / "run")
     assert step == 8
-    for opt in (session.trainer.g_optimizer, session.trainer.d_optimizer):
+    for opt in session.trainer.optimizers.values():
         assert float(opt.learning_rate.numpy()) == pytest.approx(1e-4)  # 2e-4 x 0.5, kept
     for w in session.trainer.generator.weights + session.trainer.discriminator.weights:
         assert np.all(np.isfinite(w.numpy()))
@@ -114,7 +114,7 @@ def test_rollbacks_are_bounded(monkeypatch, tmp_path):
     _poisoned_loss(monkeypatch, [float(i) for i in range(3, 100)])  # diverges for good
     config = tiny_config(
         "dcgan",
-        "train.loss=nan_test",
+        "objective.loss=nan_test",
         "train.steps=8",
         "train.checkpoint_every=2",
         "train.on_nonfinite=rollback",
@@ -143,7 +143,7 @@ def test_finite_loss_with_non_finite_weights_is_caught_and_never_saved(monkeypat
     monkeypatch.setitem(losses._LOSSES, "nan_grad", pair)
     config = tiny_config(
         "dcgan",
-        "train.loss=nan_grad",
+        "objective.loss=nan_grad",
         "train.steps=8",
         "train.checkpoint_every=1",
         "eval.every=1",

@@ -51,8 +51,8 @@ def test_data_dependent_init_standardizes_every_layers_pre_activations():
 def test_sgan_trains_an_unbounded_generator_and_ships_it_clipped():
     family = zoo.get_family("sgan")
     config = tiny_config("sgan").model
-    generator = family.build(config).generator
-    shipped = family.ship(generator)
+    generator = family.build(config)["generator"]
+    shipped = family.ship("generator", generator)
     bias = generator.get_layer("to_pixels").bias
     bias.assign(np.linspace(-4, 4, bias.shape[0]).astype("float32"))
     z = np.random.default_rng(0).normal(size=(16, config.latent_dim)).astype("float32")

@@ -108,7 +108,7 @@ def test_spectral_norm_leaves_a_top_singular_value_near_one():
 
     family = zoo.get_family("sngan")
     config = family.config_cls(image_size=16, latent_dim=8, base_filters=4, d_norm="spectral")
-    critic = family.build(config).discriminator
+    critic = family.build(config)["discriminator"]
     x = tf.random.normal((4, 16, 16, 1))
     for _ in range(30):  # each training call runs one power iteration and normalizes
         critic(x, training=True)

@@ -2,7 +2,7 @@ import pytest
 
 import zoo
 from zoo import registry
-from zoo.dcgan import DCGANConfig, build
+from zoo.dcgan import DCGANConfig, build, contract
 
 
 def _family(name, **kwargs):
@@ -11,6 +11,7 @@ def _family(name, **kwargs):
         name=name,
         config_cls=DCGANConfig,
         build=build,
+        contract=contract,
         presets=presets,
         default_preset=kwargs.pop("default_preset", "tiny"),
         paper="test",

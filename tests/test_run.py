@@ -259,9 +259,9 @@ def test_resume_continues_exactly(tmp_path, family):
             getattr(a.trainer, name).weights, getattr(b.trainer, name).weights, strict=True
         ):
             np.testing.assert_allclose(x.numpy(), y.numpy(), atol=1e-6, err_msg=name)
-    for opt in ("g_optimizer", "d_optimizer"):
+    for opt in ("generator", "discriminator"):
         for x, y in zip(
-            getattr(a.trainer, opt).variables, getattr(b.trainer, opt).variables, strict=True
+            a.trainer.optimizers[opt].variables, b.trainer.optimizers[opt].variables, strict=True
         ):
             np.testing.assert_allclose(x.numpy(), y.numpy(), atol=1e-6, err_msg=opt)
 
@@ -288,7 +288,7 @@ def test_non_finite_loss_stops_with_a_clear_error_and_keeps_checkpoints(monkeypa
     pair = losses.LossPair("nan_test", d_loss, losses.NON_SATURATING.g_loss)
     monkeypatch.setitem(losses._LOSSES, "nan_test", pair)
     config = tiny_config(
-        "dcgan", "train.loss=nan_test", "train.steps=6", "train.checkpoint_every=1"
+        "dcgan", "objective.loss=nan_test", "train.steps=6", "train.checkpoint_every=1"
     )
     with pytest.raises(RunError) as info:
         train(config, tmp_path / "run")

@@ -37,7 +37,7 @@ def test_mixed_bfloat16_trains_every_family_and_ships_float32(family, tmp_path):
     assert {layer.compute_dtype for layer in shipped.layers} == {"float32"} or all(
         layer.compute_dtype in ("float32", "int32") for layer in shipped.layers
     )
-    inputs = session.trainer.fake_inputs(tf.constant(4), 0)
+    inputs = session.trainer.generator_inputs(tf.constant(4), 0)
     args = inputs if len(inputs) > 1 else inputs["z"]  # inputs by name
     mixed = session.trainer.sampler(args, training=False)
     full = shipped(args, training=False)
@@ -52,7 +52,7 @@ def test_mixed_float16_uses_loss_scaling_and_trains(family, tmp_path):
     assert all(np.isfinite(v) for v in result.logs.values()), result.logs
     session, step = open_run(tmp_path / "run")  # the loss scale is part of the checkpoint
     assert step == 3
-    for opt in (session.trainer.g_optimizer, session.trainer.d_optimizer):
+    for opt in session.trainer.optimizers.values():
         assert isinstance(opt, keras.optimizers.LossScaleOptimizer)
         assert 0 < float(opt.dynamic_scale.numpy()) <= 2.0**15
     _finite(session)

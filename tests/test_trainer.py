@@ -1,7 +1,6 @@
 """The trainer under tf.distribute: one step on two replicas equals one step on one device."""
 
 import dataclasses
-import math
 
 import keras
 import numpy as np
@@ -13,7 +12,8 @@ from tests.conftest import tiny_config
 from training.config import RuntimeConfig
 from training.loop import build_session, open_run, train
 from training.strategy import make_strategy
-from training.trainer import GANTrainer
+from training.trainers import AdversarialTrainer
+from zoo import terms
 from zoo.losses import NON_SATURATING
 
 # Measured here (TF 2.21, 2 logical CPUs, SGD): weights after two steps differ by about 1e-8, the
@@ -34,22 +34,28 @@ def _two():
     return strategy
 
 
+def _sgd(lr_d, lr_g=None):
+    lr_g = lr_d if lr_g is None else lr_g
+    return {"discriminator": keras.optimizers.SGD(lr_d), "generator": keras.optimizers.SGD(lr_g)}
+
+
+def _adversarial(family, config, objective=(), weights=None, **kwargs):
+    """The family's networks (with ``weights``, before an EMA copies them) in an
+    AdversarialTrainer with the non-saturating pair (or ``objective``)."""
+    fam = zoo.get_family(family)
+    nets = fam.build(config)
+    if weights is not None:
+        nets["generator"].set_weights(weights[0])
+        nets["discriminator"].set_weights(weights[1])
+    return AdversarialTrainer(
+        nets, fam.contract(config), list(objective) or [terms.Adversarial(NON_SATURATING)], **kwargs
+    )
+
+
 def _trainer(strategy, config, weights, ema_decay=None):
     with strategy.scope():
-        nets = zoo.get_family("dcgan").build(config)
-        nets.generator.set_weights(weights[0])
-        nets.discriminator.set_weights(weights[1])
-        trainer = GANTrainer(
-            nets.generator,
-            nets.discriminator,
-            NON_SATURATING,
-            config.latent_dim,
-            ema_decay=ema_decay,
-            seed=7,
-        )
-        trainer.compile(
-            d_optimizer=keras.optimizers.SGD(0.5), g_optimizer=keras.optimizers.SGD(0.5)
-        )
+        trainer = _adversarial("dcgan", config, weights=weights, ema_decay=ema_decay, seed=7)
+        trainer.compile(_sgd(0.5))
     return trainer
 
 
@@ -63,9 +69,9 @@ def _steps(strategy, trainer, real, n):
 
     @tf.function
     def step():
-        batches = tuple(next(iterator) for _ in range(trainer.d_steps))
+        batches = tuple(next(iterator) for _ in range(trainer.batches_per_step))
         logs = strategy.run(trainer.train_step, args=(batches,))
-        return {k: strategy.reduce("SUM", v, axis=None) for k, v in logs.items()}
+        return {k: strategy.reduce("MEAN", v, axis=None) for k, v in logs.items()}
 
     return [{k: float(v) for k, v in step().items()} for _ in range(n)]
 
@@ -74,7 +80,7 @@ def _reference(norm):
     model = tiny_config("dcgan", f"model.g_norm={norm}", f"model.d_norm={norm}").model
     keras.utils.set_random_seed(1)
     nets = zoo.get_family("dcgan").build(model)
-    weights = (nets.generator.get_weights(), nets.discriminator.get_weights())
+    weights = (nets["generator"].get_weights(), nets["discriminator"].get_weights())
     real = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 1)).astype("float32")
     return model, weights, real
 
@@ -108,9 +114,9 @@ def _same_on_every_replica(family):
     """Overrides that switch off what is per replica by design: batch norm's statistics and
     the discriminator's Gaussian noise layers (each replica draws its own)."""
     fields = {f.name for f in dataclasses.fields(zoo.get_family(family).config_cls)}
-    tiny = zoo.get_family(family).presets["tiny"].get("model", {})
+    fixed = zoo.get_family(family).fixed
     overrides = ["model.g_norm=none"] if "g_norm" in fields else []
-    if "d_norm" in fields and tiny.get("d_norm") != "spectral":
+    if "d_norm" in fields and "d_norm" not in fixed:  # sngan's spectral norm is the family
         overrides.append("model.d_norm=none")
     if "input_noise" in fields:
         overrides += ["model.input_noise=0", "model.hidden_noise=0"]
@@ -128,9 +134,7 @@ def test_every_family_steps_identically_on_two_replicas(family):
         )
         session = build_session(config)
         with session.strategy.scope():  # SGD: see PARITY_ATOL
-            session.trainer.compile(
-                d_optimizer=keras.optimizers.SGD(0.05), g_optimizer=keras.optimizers.SGD(0.05)
-            )
+            session.trainer.compile(_sgd(0.05))
         real = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 1)).astype("float32")
         logs.append(_steps(session.strategy, session.trainer, real, 2))
         trainers.append(session.trainer)
@@ -143,7 +147,7 @@ def test_every_family_steps_identically_on_two_replicas(family):
 
 
 def test_weight_clipping_bounds_the_critic():
-    config = tiny_config("wgan", "train.clip_value=0.01")
+    config = tiny_config("wgan", "objective.clip_value=0.01")
     session = build_session(config)
     real = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 1)).astype("float32")
     _steps(session.strategy, session.trainer, real, 1)
@@ -173,15 +177,12 @@ def test_generator_inputs_do_not_depend_on_the_replica_count(name):
     trainers = []
     for strategy in (_two(), _one()):
         with strategy.scope():
-            nets = zoo.get_family("infogan").build(config)
-            trainer = GANTrainer(
-                nets.generator, nets.discriminator, NON_SATURATING, 8, num_classes=10, seed=7
-            )
-            trainer.compile(keras.optimizers.SGD(), keras.optimizers.SGD())
+            trainer = _adversarial("infogan", config, seed=7)
+            trainer.compile(_sgd(0.1))
         trainers.append((strategy, trainer))
     (two, t2), (_, t1) = trainers
-    halves = two.experimental_local_results(two.run(lambda: t2.fake_inputs(3, 0)[name]))
-    whole = t1.fake_inputs(6, 0)[name]
+    halves = two.experimental_local_results(two.run(lambda: t2.generator_inputs(3, 0)[name]))
+    whole = t1.generator_inputs(6, 0)[name]
     np.testing.assert_array_equal(np.concatenate(halves), whole)
     assert not np.array_equal(halves[0], halves[1])  # replicas get different draws
 
@@ -200,13 +201,25 @@ def test_ema_follows_the_generator():
 
 
 def test_d_steps_update_the_discriminator_on_separate_batches(tmp_path):
-    config = tiny_config("dcgan", "train.d_steps=3", "train.steps=2")
+    config = tiny_config("dcgan", "objective.d_steps=3", "train.steps=2")
     train(config, tmp_path / "run")
     session, step = open_run(tmp_path / "run")
     assert step == 2
-    assert session.trainer.d_optimizer.iterations.numpy() == 6
+    assert session.trainer.optimizers["discriminator"].iterations.numpy() == 6
     with pytest.raises(ValueError, match="train_step needs 3 batches, got 1"):
         session.trainer.train_step(({"image": tf.zeros((2, 16, 16, 1))},))
+    # Each of the 3 updates reads its own batch: three different batches move the
+    # discriminator elsewhere than one batch three times.
+    model, weights, _ = _reference("none")
+    rng = np.random.default_rng(5)
+    batches = [{"image": rng.uniform(-1, 1, (8, 16, 16, 1)).astype("float32")} for _ in "abc"]
+    ends = []
+    for data in (batches, [batches[0]] * 3):
+        trainer = _adversarial("dcgan", model, weights=weights, seed=7, d_steps=3)
+        trainer.compile(_sgd(0.5))
+        trainer.train_step(tuple(data))
+        ends.append(trainer.discriminator)
+    assert _max_diff(*ends) > 1e-3
 
 
 def test_mirrored_run_end_to_end(tmp_path):
@@ -217,28 +230,15 @@ def test_mirrored_run_end_to_end(tmp_path):
     assert result.step == 2 and np.isfinite(list(result.logs.values())).all()
 
 
-def test_info_loss_is_the_codes_negative_log_likelihood():
-    session = build_session(tiny_config("infogan"))
-    trainer = session.trainer
-    fake_in = {"label": tf.constant([0, 3]), "code": tf.constant([[0.5, -1.0], [0.0, 0.0]])}
-    uniform = {"code_logits": tf.zeros((2, 10)), "code": tf.constant([[0.5, 0.0], [0.0, 2.0]])}
-    # uniform class logits: log 10 each; codes off by 1 and by 2: 0.5 * (1 + 4) / 2 examples
-    expected = math.log(10) + trainer.continuous_weight * 0.5 * (1.0 + 4.0) / 2
-    value = trainer._info_loss(uniform, fake_in, 2)
-    assert float(value) == pytest.approx(trainer.info_weight * expected, rel=1e-6)
-    confident = {"code_logits": tf.one_hot([0, 3], 10) * 50.0, "code": fake_in["code"]}
-    assert float(trainer._info_loss(confident, fake_in, 2)) == pytest.approx(0.0, abs=1e-6)
-
-
 def test_semi_supervised_discriminator_step_follows_salimans_loss():
     """One SGD step of sgan's discriminator moves it by -lr times the gradient of
     L = cross-entropy(labelled) + (softplus(-lse(real)) + softplus(lse(fake))) / 2."""
     config = tiny_config("sgan", "model.input_noise=0", "model.hidden_noise=0")
     keras.utils.set_random_seed(3)
-    nets = zoo.get_family("sgan").build(config.model)
-    trainer = GANTrainer(nets.generator, nets.discriminator, NON_SATURATING, 8, num_classes=10)
+    objective = [terms.SemiSupervised(NON_SATURATING)]
+    trainer = _adversarial("sgan", config.model, objective)
     lr = 0.1
-    trainer.compile(d_optimizer=keras.optimizers.SGD(lr), g_optimizer=keras.optimizers.SGD(0.0))
+    trainer.compile(_sgd(lr, 0.0))
     rng = np.random.default_rng(0)
     batch = {
         "image": rng.uniform(-1, 1, (8, 16, 16, 1)).astype("float32"),
@@ -246,7 +246,7 @@ def test_semi_supervised_discriminator_step_follows_salimans_loss():
         "labelled_label": (np.arange(8) % 10).astype("int32"),
     }
     d = trainer.discriminator
-    fake = trainer.generator(trainer.fake_inputs(8, 0)["z"], training=True)
+    fake = trainer.generator(trainer.generator_inputs(8, 0)["z"], training=True)
     with tf.GradientTape() as tape:
         lse = lambda x: tf.reduce_logsumexp(d(x, training=True)[0], axis=-1)  # noqa: E731
         labelled = d(batch["labelled_image"], training=True)[0]

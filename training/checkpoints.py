@@ -196,11 +196,8 @@ class Shipper:
     ``portable_copy``, whose weights are refreshed at each save)."""
 
     def __init__(self, session, out_dir: Path):
-        trainer = session.trainer
         self.out_dir = out_dir
-        self.models = {"generator": trainer.sampler}
-        if trainer.semi_supervised:
-            self.models["classifier"] = trainer.classifier
+        self.models = session.trainer.shipped  # as the family's contract names them
         self.copies = {name: portable_copy(m) for name, m in self.models.items()}
 
     def save(self, suffix: str = "") -> None:

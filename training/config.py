@@ -93,15 +93,9 @@ class TrainConfig:
 
     Args:
         steps: generator updates in total.
-        d_steps: discriminator updates per generator update, each on its own real batch.
-        loss: adversarial loss pair (``None``: the family's own).
-        optimizer: ``adam`` or ``rmsprop`` (WGAN), for both networks.
+        optimizer: ``adam`` or ``rmsprop`` (WGAN), for every network.
         g_lr, d_lr: learning rates of the generator and the discriminator.
         beta_1, beta_2: Adam moment decays (DCGAN uses beta_1 = 0.5).
-        gp_weight: weight of the WGAN-GP gradient penalty (0: none).
-        clip_value: clip the discriminator's weights to [-c, c] after each update (WGAN).
-        info_weight: weight of InfoGAN's mutual-information term (categorical code).
-        continuous_weight: relative weight of its continuous codes' term.
         ema_decay: keep an exponential moving average of the generator's weights with this
             decay and ship it (``None``: no EMA).
         log_every: steps between scalar summaries.
@@ -118,17 +112,11 @@ class TrainConfig:
     """
 
     steps: int = 2000
-    d_steps: int = 1
-    loss: str | None = None
     optimizer: Literal["adam", "rmsprop"] = "adam"
     g_lr: float = 2e-4
     d_lr: float = 2e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
-    gp_weight: float = 0.0
-    clip_value: float | None = None
-    info_weight: float = 1.0
-    continuous_weight: float = 0.1
     ema_decay: float | None = None
     log_every: int = 50
     sample_every: int = 250
@@ -145,7 +133,6 @@ class TrainConfig:
             self,
             "train",
             "steps",
-            "d_steps",
             "g_lr",
             "d_lr",
             "log_every",
@@ -156,11 +143,6 @@ class TrainConfig:
         for field in ("beta_1", "beta_2"):
             if not 0.0 <= getattr(self, field) < 1.0:
                 raise ConfigError(f"train.{field} must be in [0, 1), got {getattr(self, field)}")
-        for field in ("gp_weight", "info_weight", "continuous_weight"):
-            if getattr(self, field) < 0:
-                raise ConfigError(f"train.{field} must be 0 or more, got {getattr(self, field)}")
-        if self.clip_value is not None and self.clip_value <= 0:
-            raise ConfigError(f"train.clip_value must be positive or none, got {self.clip_value}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ConfigError(f"train.ema_decay must be in (0, 1) or none, got {self.ema_decay}")
         if self.backup_every is not None and self.backup_every < 1:
@@ -176,11 +158,6 @@ class TrainConfig:
         if self.keep_checkpoints is not None and self.keep_checkpoints < 1:
             raise ConfigError(
                 f"train.keep_checkpoints must be positive or none, got {self.keep_checkpoints}"
-            )
-        if self.loss is not None and self.loss not in list_losses():
-            raise ConfigError(
-                f"train.loss={self.loss!r} is not a known loss; accepted: "
-                f"{', '.join(list_losses())}"
             )
 
 
@@ -259,7 +236,11 @@ class EvalConfig:
             raise ConfigError(f"eval.num_samples must be at least 2, got {self.num_samples}")
 
 
-SECTIONS = ("data", "model", "train", "eval", "runtime")
+SECTIONS = ("data", "model", "objective", "train", "eval", "runtime")
+# Keys that lived in ``train`` before families had an ``objective`` section of their own: an
+# older run's config.yaml is read with them moved, so that it still resumes.
+_MOVED_TO_OBJECTIVE = ("loss", "d_steps", "gp_weight", "clip_value", "info_weight")
+_MOVED_TO_OBJECTIVE += ("continuous_weight",)
 
 
 @dataclasses.dataclass
@@ -268,7 +249,8 @@ class ExperimentConfig:
 
     family: str
     preset: str
-    model: Any
+    model: Any  # the family's architecture dataclass
+    objective: Any  # the family's objective dataclass
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
@@ -291,6 +273,11 @@ class ExperimentConfig:
                 f"model.channels must be 1 (grayscale) or 3 (RGB), got {channels}; images are "
                 "decoded and converted to one of those"
             )
+        loss = getattr(self.objective, "loss", None)
+        if loss is not None and loss not in list_losses():
+            raise ConfigError(
+                f"objective.loss={loss!r} is not a known loss; accepted: {', '.join(list_losses())}"
+            )
         if self.eval.metric == "accuracy" and not self.data.labelled:
             raise ConfigError(
                 "eval.metric=accuracy measures a semi-supervised classifier (sgan, with "
@@ -308,7 +295,7 @@ def resolve(
     """The validated config of ``family``: defaults, then preset, file and ``key=value`` items."""
     fam = zoo.get_family(family)
     preset = preset or fam.default_preset
-    config = ExperimentConfig(family=family, preset=preset, model=fam.config_cls())
+    config = _defaults(fam, preset)
     apply(config, fam.preset(preset), f"preset {preset!r}")
     if config_file is not None:
         apply(config, _read_yaml(config_file), str(config_file))
@@ -323,11 +310,21 @@ def load(path: str | Path) -> ExperimentConfig:
     if "family" not in data:
         raise ConfigError(f"{path}: no 'family' key; is this a ganzoo config.yaml?")
     fam = zoo.get_family(data["family"])
-    config = ExperimentConfig(
-        family=fam.name, preset=data.get("preset", fam.default_preset), model=fam.config_cls()
-    )
+    config = _defaults(fam, data.get("preset", fam.default_preset))
+    train = data.get("train")
+    if "objective" not in data and isinstance(train, dict):  # written before `objective`
+        known = {f.name for f in dataclasses.fields(fam.objective_cls)}
+        moved = {k: train.pop(k) for k in _MOVED_TO_OBJECTIVE if k in train}
+        data["objective"] = {k: v for k, v in moved.items() if k in known and v is not None}
     apply(config, data, str(path))
     return config.validate()
+
+
+def _defaults(fam, preset: str) -> ExperimentConfig:
+    """The family's defaults: its model config (with its fixed keys) and objective."""
+    return ExperimentConfig(
+        family=fam.name, preset=preset, model=fam.model_config(), objective=fam.objective_cls()
+    )
 
 
 def save(config: ExperimentConfig, path: str | Path) -> None:
@@ -349,7 +346,7 @@ def preset_overrides(config: ExperimentConfig) -> dict[str, Any]:
     fam = zoo.get_family(config.family)
     if config.preset not in fam.presets:  # a preset renamed since the run was made
         return {}
-    base = ExperimentConfig(family=config.family, preset=config.preset, model=fam.config_cls())
+    base = _defaults(fam, config.preset)
     apply(base, fam.preset(config.preset), f"preset {config.preset!r}")
     ours, theirs = config.to_dict(), base.to_dict()
     return {
@@ -390,13 +387,48 @@ def apply(config: ExperimentConfig, data: Mapping[str, Any], origin: str) -> Non
         target = getattr(config, section)
         hints = typing.get_type_hints(type(target))
         names = [f.name for f in dataclasses.fields(target)]
+        fixed = zoo.get_family(config.family).fixed if section == "model" else {}
         for key, value in values.items():
             if key not in names:
+                hint, shown = _elsewhere(config, section, key)
+                keys = ", ".join(f.name for f in dataclasses.fields(getattr(config, shown)))
                 raise ConfigError(
                     f"{origin}: unknown config key '{section}.{key}'"
-                    f"{_did_you_mean(key, names, section)}; keys of '{section}': {', '.join(names)}"
+                    f"{hint or _did_you_mean(key, names, section)}; {config.family}'s keys of "
+                    f"'{shown}': {keys}"
                 )
-            setattr(target, key, _coerce(value, hints[key], f"{section}.{key}", origin))
+            typed = _coerce(value, hints[key], f"{section}.{key}", origin)
+            if key in fixed and typed != fixed[key]:
+                raise ConfigError(
+                    f"{origin}: model.{key} is {fixed[key]!r} in {config.family} and cannot be "
+                    f"changed{_family_with(section, key, typed)}"
+                )
+            setattr(target, key, typed)
+
+
+def _elsewhere(config: ExperimentConfig, section: str, key: str) -> tuple[str, str]:
+    """Where a key that ``config``'s family does not have lives (another section, other
+    families), and the section whose keys the error should list."""
+    if section == "train" and key in _MOVED_TO_OBJECTIVE:
+        section = "objective"
+        if key in {f.name for f in dataclasses.fields(config.objective)}:
+            return f" (it is 'objective.{key}')", section
+    if section != "objective":
+        return "", section
+    others = [
+        name
+        for name in zoo.list_families()
+        if key in {f.name for f in dataclasses.fields(zoo.get_family(name).objective_cls)}
+    ]
+    if not others:
+        return "", section
+    return f" ('objective.{key}' is a key of {', '.join(others)}, not of {config.family})", section
+
+
+def _family_with(section: str, key: str, value: Any) -> str:
+    """`` (that is family X)`` when another family fixes ``key`` to ``value``."""
+    others = [n for n in zoo.list_families() if zoo.get_family(n).fixed.get(key, object()) == value]
+    return f" ({section}.{key}={value} is the family {', '.join(others)})" if others else ""
 
 
 def _did_you_mean(word: str, options: Iterable[str], section: str | None = None) -> str:

@@ -86,7 +86,7 @@ class EvaluationHook:
 
         if self.higher_is_better:
             return cb.HeldOutAccuracy(
-                self.trainer.classifier,
+                self.trainer.shipped["classifier"],
                 self.images,
                 self.labels,
                 ev.split,

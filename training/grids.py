@@ -44,11 +44,24 @@ def grid_labels(num: int, num_classes: int) -> tuple[np.ndarray, int]:
 
 
 def sample_fn(trainer, labels: np.ndarray | None = None):
-    """z -> images of ``trainer``'s shipped generator (``trainer.generate``). A conditional
-    generator gets ``labels``, or, when none are given, labels cycling over the classes
-    (balanced in any batch)."""
-    if not trainer.conditional:
-        return lambda z: trainer.generate(z)
-    if labels is not None:
-        return lambda z: trainer.generate(z, labels[: len(z)])
-    return lambda z: trainer.generate(z, np.arange(len(z), dtype=np.int32) % trainer.num_classes)
+    """z -> images of ``trainer``'s shipped generator (``trainer.generate``), its other inputs
+    as its contract declares them: a class input gets ``labels`` or, when none are given,
+    labels cycling over the classes (balanced in any batch); a code input its centre, zeros."""
+    inputs = trainer.contract.inputs
+    shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in trainer.sampler.inputs}
+
+    def sample(z):
+        feeds = {}
+        for name, spec in inputs.items():
+            if spec.kind == "normal":
+                feeds[name] = z
+            elif spec.kind == "class":
+                cycle = np.arange(len(z), dtype=np.int32) % spec.classes
+                feeds[name] = labels[: len(z)] if labels is not None else cycle
+            elif spec.kind == "code":
+                feeds[name] = np.zeros((len(z), *shapes[name]), np.float32)
+            else:
+                raise ValueError(f"a grid of z alone cannot feed the data input {name!r}")
+        return trainer.generate(feeds)
+
+    return sample

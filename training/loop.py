@@ -165,8 +165,8 @@ def _dataset(session: Session, start: int) -> tf.data.Dataset:
         image_size=config.model.image_size,
         channels=config.model.channels,
         seed=config.runtime.seed,
-        skip=start * trainer.d_steps * config.data.batch_size,
-        num_classes=trainer.num_classes if trainer.learns_from_labels else None,
+        skip=start * trainer.batches_per_step * config.data.batch_size,
+        num_classes=getattr(config.model, "num_classes", None) if trainer.contract.labels else None,
     )
     print(f"data: {description}", flush=True)
     if session.policy != "float32" or session.jit or config.runtime.steps_per_execution > 1:
@@ -188,18 +188,15 @@ def _callbacks(
     train_cfg = config.train
     writer = tf.summary.create_file_writer(str(out_dir / "logs"))
     num, labels, cols = train_cfg.num_samples, None, None
-    if trainer.conditional:
-        labels, cols = grid_labels(num, trainer.num_classes)
+    if trainer.contract.num_classes:  # a class input: one row per class
+        labels, cols = grid_labels(num, trainer.contract.num_classes)
         num = len(labels)
     z_fixed = (
         np.random.default_rng(config.runtime.seed)
         .standard_normal((num, config.model.latent_dim))
         .astype(np.float32)
     )
-    learning_rates = {
-        "generator": trainer.g_optimizer.learning_rate,
-        "discriminator": trainer.d_optimizer.learning_rate,
-    }
+    learning_rates = {name: opt.learning_rate for name, opt in trainer.optimizers.items()}
     callbacks = [
         cb.ScalarLogger(writer, train_cfg.log_every, learning_rates),
         cb.SampleGrid(
@@ -261,7 +258,7 @@ class _Rollback:
             ) from None
         self.count += 1
         step = self.store.restore_latest(self.trainer.step)
-        for opt in (self.trainer.g_optimizer, self.trainer.d_optimizer):
+        for opt in self.trainer.optimizers.values():
             opt.learning_rate.assign(opt.learning_rate * train.rollback_lr_factor)
         print(
             f"{err}: rolled back to step {step} with learning rates x"
@@ -297,17 +294,16 @@ def make_step_function(session: Session, dataset: tf.data.Dataset):
     replica_step = trainer.train_step
     if session.jit:
         replica_step = tf.function(trainer.train_step, jit_compile=True)
-    batches_per_step = trainer.d_steps
+    batches_per_step = trainer.batches_per_step
     several = session.config.runtime.steps_per_execution > 1
-    watched = trainer.generator.weights + trainer.discriminator.weights
-    if trainer.generator_ema is not None:
-        watched += trainer.generator_ema.weights
+    watched = trainer.watched_weights()
 
     def one_step():
         batches = tuple(next(iterator) for _ in range(batches_per_step))
         logs = strategy.run(replica_step, args=(batches,))
+        # train_step returns global values on every replica (Trainer.global_logs)
         return {
-            k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in logs.items()
+            k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in logs.items()
         }
 
     @tf.function

@@ -20,8 +20,7 @@ from training.config import ExperimentConfig, load
 from training.data import make_dataset
 from training.rundir import RunError
 from training.strategy import make_strategy, mixed_precision_policy, use_jit
-from training.trainer import GANTrainer
-from zoo.losses import get_loss
+from training.trainers import Trainer, get_kind
 
 
 @dataclasses.dataclass
@@ -30,7 +29,7 @@ class Session:
 
     config: ExperimentConfig
     strategy: tf.distribute.Strategy
-    trainer: GANTrainer
+    trainer: Trainer
     checkpoint: tf.train.Checkpoint
     policy: str = "float32"  # the Keras dtype policy the networks compute in
     jit: bool = False  # each replica's step is XLA-compiled
@@ -45,57 +44,35 @@ def build_session(config: ExperimentConfig) -> Session:
             f"{strategy.num_replicas_in_sync} replicas"
         )
     family = zoo.get_family(config.family)
+    contract = family.contract(config.model)
+    if contract.labelled != bool(config.data.labelled):
+        raise RunError(
+            f"{config.family} needs data.labelled (the number of labelled examples)"
+            if contract.labelled
+            else f"data.labelled is for semi-supervised families (sgan), not {config.family}"
+        )
     train = config.train
     policy = mixed_precision_policy(config.runtime, strategy)
     with strategy.scope():
         keras.utils.set_random_seed(config.runtime.seed)
         with dtype_policy(policy):
-            nets = family.build(config.model)
-            trainer = GANTrainer(
-                nets.generator,
-                nets.discriminator,
-                loss=get_loss(train.loss or family.loss),
-                latent_dim=config.model.latent_dim,
-                d_steps=train.d_steps,
-                ema_decay=train.ema_decay,
-                gp_weight=train.gp_weight,
-                clip_value=train.clip_value,
-                num_classes=getattr(config.model, "num_classes", None),
-                info_weight=train.info_weight,
-                continuous_weight=train.continuous_weight,
+            trainer = get_kind(contract.kind).from_config(
+                family,
+                family.build(config.model),
+                contract,
+                config,
                 seed=config.runtime.seed,
+                ema_decay=train.ema_decay,
                 ship=family.ship,
             )
-        if trainer.semi_supervised != bool(config.data.labelled):
-            raise RunError(
-                f"{config.family} needs data.labelled (the number of labelled examples)"
-                if trainer.semi_supervised
-                else f"data.labelled is for semi-supervised families (sgan), not {config.family}"
-            )
+        rates = {"generator": train.g_lr, "discriminator": train.d_lr}
         trainer.compile(
-            d_optimizer=make_optimizer(train, train.d_lr, policy),
-            g_optimizer=make_optimizer(train, train.g_lr, policy),
+            {
+                name: make_optimizer(train, rates[group], policy)
+                for name, group in contract.updates.items()
+            }
         )
-        parts = dict(
-            generator=trainer.generator,
-            discriminator=trainer.discriminator,
-            d_optimizer=trainer.d_optimizer,
-            g_optimizer=trainer.g_optimizer,
-        )
-        if trainer.generator_ema is not None:
-            parts["generator_ema"] = trainer.generator_ema
-        # Layers that draw (Gaussian noise, dropout) keep their RNG state in a variable that
-        # Keras does not list among the weights: it resumes too.
-        rng = [
-            v
-            for net in (trainer.generator, trainer.discriminator)
-            for v in net.variables
-            if "seed_generator_state" in v.path
-        ]
-        if rng:
-            parts["rng"] = tf.Module(name="rng")
-            parts["rng"].states = rng
-        checkpoint = tf.train.Checkpoint(**parts)
+        checkpoint = tf.train.Checkpoint(**trainer.checkpoint_parts())
     return Session(config, strategy, trainer, checkpoint, policy, use_jit(config.runtime, strategy))
 
 
@@ -150,6 +127,4 @@ def initialize_networks(session: Session, num: int = 500) -> None:
             break
     trainer = session.trainer
     with session.strategy.scope():
-        family.initialize(
-            zoo.Networks(trainer.generator, trainer.discriminator), tf.concat(images, 0)[:num]
-        )
+        family.initialize(trainer.networks, tf.concat(images, 0)[:num])

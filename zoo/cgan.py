@@ -10,7 +10,7 @@ by concatenating one-hot labels; ganzoo conditions the DCGAN networks (``zoo.dcg
 way, which trains faster and better on images. The exported generator takes ``z`` and ``label``.
 """
 
-from zoo.dcgan import DCGANConfig, build, mnist_presets
+from zoo.dcgan import DCGANConfig, build, contract, mnist_presets
 from zoo.registry import Family, register_family
 
 register_family(
@@ -18,9 +18,10 @@ register_family(
         name="cgan",
         config_cls=DCGANConfig,
         build=build,
+        contract=contract,
+        fixed={"d_labels": "input", "num_codes": 0},
         paper="Mirza & Osindero 2014, arXiv:1411.1784",
-        loss="non_saturating",
         default_preset="cgan_mnist",
-        presets=mnist_presets("cgan", model={"num_classes": 10, "d_labels": "input"}),
+        presets=mnist_presets("cgan", model={"num_classes": 10}),
     )
 )

@@ -20,7 +20,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Literal
 
-from zoo.registry import Family, Networks, register_family
+from zoo.contract import Contract, normal, uniform_class, uniform_code
+from zoo.registry import Family, register_family
 
 if TYPE_CHECKING:  # imported where networks are built: registering the family stays light
     import keras
@@ -232,18 +233,36 @@ def build_discriminator(config: DCGANConfig, name: str = "discriminator") -> ker
     return keras.Model(inputs, logits, name=name)
 
 
-def build(config: DCGANConfig) -> Networks:
-    return Networks(generator=build_generator(config), discriminator=build_discriminator(config))
+def build(config: DCGANConfig) -> dict[str, keras.Model]:
+    return {"generator": build_generator(config), "discriminator": build_discriminator(config)}
+
+
+def contract(config: DCGANConfig) -> Contract:
+    """``z`` is standard normal; a ``label`` (cGAN, ACGAN, InfoGAN's categorical code) is a
+    uniform class; InfoGAN's continuous ``code`` is uniform in [-1, 1]. The data's labels train
+    a conditional discriminator (cGAN) and an auxiliary classifier (ACGAN), not InfoGAN's Q."""
+    inputs = {"z": normal()}
+    if config.num_classes:
+        inputs["label"] = uniform_class(config.num_classes)
+    if config.num_codes:
+        inputs["code"] = uniform_code()
+    return Contract("adversarial", inputs, labels=config.d_labels in ("input", "auxiliary"))
+
+
+# What makes the unconditional DCGAN-based families unconditional: setting one of these would
+# train a cGAN, an ACGAN or an InfoGAN under another name.
+UNCONDITIONAL = {"num_classes": None, "num_codes": 0, "d_labels": "none"}
 
 
 def mnist_presets(
     family: str,
     model: dict | None = None,
     train: dict | None = None,
-    tiny_train: dict | None = None,
+    tiny_objective: dict | None = None,
 ) -> dict[str, dict]:
     """The ``<family>_mnist`` preset (28x28 digits, batch 64, evaluated every 1000 steps) and the
-    ``tiny`` test preset of a DCGAN-based family, with the family's own model and train keys."""
+    ``tiny`` test preset of a DCGAN-based family, with the family's own model and train keys
+    (``tiny_objective``: the tiny preset's objective, e.g. fewer critic steps)."""
     model = model or {}
     return {
         f"{family}_mnist": {
@@ -265,7 +284,12 @@ def mnist_presets(
         "tiny": {
             "data": {"dataset": "mnist", "batch_size": 8},
             "model": model | {"image_size": 16, "channels": 1, "latent_dim": 8, "base_filters": 4},
-            "train": (tiny_train or {})
+            "objective": tiny_objective or {},
+            "train": {
+                key: value
+                for key, value in (train or {}).items()
+                if key in ("optimizer", "beta_1", "beta_2")
+            }
             | {"steps": 4, "log_every": 1, "sample_every": 2, "checkpoint_every": 2},
         },
     }
@@ -276,6 +300,8 @@ register_family(
         name="dcgan",
         config_cls=DCGANConfig,
         build=build,
+        contract=contract,
+        fixed=UNCONDITIONAL,
         paper="Radford et al. 2015, arXiv:1511.06434",
         default_preset="dcgan_mnist",
         presets={

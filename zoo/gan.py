@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from zoo.registry import Family, Networks, register_family
+from zoo.contract import Contract, normal
+from zoo.registry import Family, register_family
 
 if TYPE_CHECKING:
     import keras
@@ -81,8 +82,12 @@ def build_discriminator(config: GANConfig, name: str = "discriminator") -> keras
     return keras.Model(image, logits, name=name)
 
 
-def build(config: GANConfig) -> Networks:
-    return Networks(build_generator(config), build_discriminator(config))
+def build(config: GANConfig) -> dict[str, keras.Model]:
+    return {"generator": build_generator(config), "discriminator": build_discriminator(config)}
+
+
+def contract(config: GANConfig) -> Contract:
+    return Contract("adversarial", {"z": normal()})
 
 
 register_family(
@@ -90,8 +95,8 @@ register_family(
         name="gan",
         config_cls=GANConfig,
         build=build,
+        contract=contract,
         paper="Goodfellow et al. 2014, arXiv:1406.2661",
-        loss="non_saturating",
         default_preset="gan_mnist",
         presets={
             "gan_mnist": {

@@ -1,9 +1,10 @@
 """Registry of GAN families and their named presets.
 
 A *family* says what a GAN is: a dataclass of architecture arguments, a function that builds its
-networks from them, and named *presets*. A preset is a recipe of overrides for the experiment
-config (sections ``data``, ``model``, ``train``, ``runtime``), kept here as plain dicts so that
-the zoo never imports training code.
+named networks from them, its contract (``zoo.contract``: what each network input is, what
+trains and what ships), its objective, and named *presets*. A preset is a recipe of overrides
+for the experiment config (sections ``data``, ``model``, ``objective``, ``train``, ``eval``,
+``runtime``), kept here as plain dicts so that the zoo never imports training code.
 
 Families register themselves when ``zoo`` is imported (see ``zoo/__init__.py``)::
 
@@ -20,6 +21,7 @@ import difflib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from zoo.contract import AdversarialObjective, Contract
 from zoo.errors import GanzooError
 
 if TYPE_CHECKING:  # Keras is imported where networks are built, so that listing stays fast
@@ -34,41 +36,47 @@ class RegistryError(GanzooError, KeyError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Networks:
-    """The networks a family builds. ``generator`` is what ships; the rest trains it."""
-
-    generator: keras.Model
-    discriminator: keras.Model
-
-
-@dataclasses.dataclass(frozen=True)
 class Family:
     """A registered GAN family.
 
     Args:
         name: registry name, used on the command line (``python -m training.run NAME``).
-        config_cls: dataclass of architecture arguments; its defaults are a working model.
-        build: ``build(config) -> Networks``.
+        config_cls: dataclass of architecture arguments (the ``model`` section); its defaults
+            are a working model.
+        build: ``build(model_config) -> {name: keras.Model}``, the networks the contract names.
+        contract: ``contract(model_config) -> zoo.contract.Contract``: the trainer kind, what
+            each generator input is, which networks train and what ships (read by the trainer,
+            sampling, evaluation and export alike).
         presets: preset name -> nested dict of config overrides.
         default_preset: preset used when none is named.
         paper: the reference the family follows.
-        loss: name of the adversarial loss pair in ``zoo.losses`` the family trains with.
+        objective_cls: dataclass of the family's objective (the ``objective`` section: its
+            loss and their weights); keys it does not declare are errors for this family.
+        terms: ``terms(objective) -> [zoo.terms.Term]`` for the adversarial kind (``None``:
+            the loss pair alone).
+        fixed: model keys whose values make this family what it is (dcgan's discriminator has
+            no class head: ``d_labels="none"``); setting another value is a one-line error
+            that names the family that has it.
         initialize: ``initialize(networks, images)``, run once on a new run's first real
             images before the first step (data-dependent initialization), or ``None``.
-        ship: ``ship(generator) -> model`` wraps the trained generator into what is sampled
-            from, evaluated and shipped (made of Keras' own layers, sharing its weights), or
-            ``None`` to ship it as it is.
+        ship: ``ship(artifact, model) -> model`` wraps what ships (``generator``,
+            ``classifier``, ... as the contract names them) into what is sampled from,
+            evaluated and shipped (made of Keras' own layers, sharing the weights), or ``None``
+            to ship the networks as they are.
     """
 
     name: str
     config_cls: type
-    build: Callable[[Any], Networks]
+    build: Callable[[Any], Mapping[str, keras.Model]]
+    contract: Callable[[Any], Contract]
     presets: Mapping[str, Mapping[str, Any]]
     default_preset: str
     paper: str
-    loss: str = "non_saturating"
-    initialize: Callable[[Networks, Any], None] | None = None
-    ship: Callable[[keras.Model], keras.Model] | None = None
+    objective_cls: type = AdversarialObjective
+    terms: Callable[[Any], list] | None = None
+    fixed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    initialize: Callable[[Mapping[str, keras.Model], Any], None] | None = None
+    ship: Callable[[str, keras.Model], keras.Model] | None = None
 
     def __post_init__(self):
         if not dataclasses.is_dataclass(self.config_cls):
@@ -80,6 +88,18 @@ class Family:
             )
         if "tiny" not in self.presets:
             raise RegistryError(f"family {self.name!r} needs a 'tiny' preset for the tests")
+        fields = {f.name for f in dataclasses.fields(self.config_cls)}
+        if unknown := set(self.fixed) - fields:
+            raise RegistryError(
+                f"family {self.name!r}: fixed keys {sorted(unknown)} are not model keys"
+            )
+
+    def model_config(self, values: Mapping[str, Any] | None = None):
+        """The family's model config: defaults, its fixed keys, then ``values``."""
+        config = self.config_cls()
+        for key, value in {**self.fixed, **(values or {})}.items():
+            setattr(config, key, value)
+        return config
 
     def preset(self, name: str | None) -> Mapping[str, Any]:
         """The overrides of preset ``name`` (the default preset when ``None``)."""

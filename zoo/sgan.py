@@ -26,7 +26,8 @@ import dataclasses
 import math
 from typing import TYPE_CHECKING, Literal
 
-from zoo.registry import Family, Networks, register_family
+from zoo.contract import Contract, normal
+from zoo.registry import Family, register_family
 
 if TYPE_CHECKING:  # imported where networks are built: registering the family stays light
     import keras
@@ -105,9 +106,10 @@ def build_generator(config: SGANConfig, name: str = "generator") -> keras.Model:
     return keras.Model(z, layers.Reshape(shape, dtype="float32", name="image")(x), name=name)
 
 
-def ship(generator: keras.Model) -> keras.Model:
-    """The generator that is sampled from and shipped: the trained one, clipped to [-1, 1],
-    rewired (Keras' own layers, sharing its weights) so that an int8 export stays accurate.
+def ship(artifact: str, network: keras.Model) -> keras.Model:
+    """What ships: the classifier (``classifier.keras``: image -> K class logits, sharing the
+    discriminator's weights) and the generator, clipped to [-1, 1] and rewired (Keras' own
+    layers, sharing its weights) so that an int8 export stays accurate:
 
     - The clip is min(a, log(e - 1)) on the output pre-activation ``a`` (softplus of that is
       1): the same image as clipping after the softplus, but no tensor exceeds the range.
@@ -119,6 +121,10 @@ def ship(generator: keras.Model) -> keras.Model:
     import keras
     from keras import layers
 
+    if artifact == "classifier":
+        d = network
+        return keras.Model(d.inputs[0], d.get_layer("class_logits").output, name="classifier")
+    generator = network
     x = generator.inputs[0]
     for layer in generator.layers[1:]:
         if isinstance(layer, layers.Activation) and layer.get_config()["activation"] == "softplus":
@@ -171,17 +177,35 @@ def build_discriminator(config: SGANConfig, name: str = "discriminator") -> kera
     return keras.Model(image, [logits, features], name=name)
 
 
-def build(config: SGANConfig) -> Networks:
-    return Networks(build_generator(config), build_discriminator(config))
+def build(config: SGANConfig) -> dict[str, keras.Model]:
+    return {"generator": build_generator(config), "discriminator": build_discriminator(config)}
 
 
-def initialize(networks: Networks, images) -> None:
+def contract(config: SGANConfig) -> Contract:
+    """``z`` is standard normal; the labelled batches train the classifier, which ships."""
+    return Contract(
+        "adversarial",
+        {"z": normal()},
+        ships={"generator": "generator", "classifier": "discriminator"},
+        labels=True,
+        labelled=True,
+    )
+
+
+def terms(objective) -> list:
+    from zoo import terms
+    from zoo.losses import get_loss
+
+    return [terms.SemiSupervised(get_loss(objective.loss))]
+
+
+def initialize(networks, images) -> None:
     """Data-dependent initialization of the discriminator's weight norm on real images, with
     its Gaussian noise on as in Salimans et al.'s code (measured: 92.2% instead of 94.5% after
     2,000 steps of a port of their script when the noise is off)."""
     from zoo.layers import initialize_weight_norm
 
-    initialize_weight_norm(networks.discriminator, images, training=True)
+    initialize_weight_norm(networks["discriminator"], images, training=True)
 
 
 register_family(
@@ -189,8 +213,9 @@ register_family(
         name="sgan",
         config_cls=SGANConfig,
         build=build,
+        contract=contract,
+        terms=terms,
         paper="Salimans et al. 2016, arXiv:1606.03498",
-        loss="non_saturating",
         initialize=initialize,
         ship=ship,
         default_preset="sgan_mnist100",

@@ -10,17 +10,28 @@ with the hinge loss and Adam(2e-4, 0.5, 0.999), n_dis = 1 (the paper's setting f
 CNN).
 """
 
-from zoo.dcgan import DCGANConfig, build, mnist_presets
+import dataclasses
+
+from zoo.contract import AdversarialObjective
+from zoo.dcgan import UNCONDITIONAL, DCGANConfig, build, contract, mnist_presets
 from zoo.registry import Family, register_family
+
+
+@dataclasses.dataclass
+class SNGANObjective(AdversarialObjective):
+    loss: str = "hinge"
+
 
 register_family(
     Family(
         name="sngan",
         config_cls=DCGANConfig,
         build=build,
+        contract=contract,
+        objective_cls=SNGANObjective,
+        fixed=UNCONDITIONAL | {"d_norm": "spectral"},
         paper="Miyato et al. 2018, arXiv:1802.05957",
-        loss="hinge",
         default_preset="sngan_mnist",
-        presets=mnist_presets("sngan", model={"d_norm": "spectral"}),
+        presets=mnist_presets("sngan"),
     )
 )

@@ -10,32 +10,53 @@ per-example weights (``zoo.losses.gradient_penalty``), n_critic = 5 and Adam(1e-
 (alg. 1).
 """
 
-from zoo.dcgan import DCGANConfig, build, mnist_presets
+import dataclasses
+
+from zoo.contract import AdversarialObjective
+from zoo.dcgan import UNCONDITIONAL, DCGANConfig, build, contract, mnist_presets
 from zoo.registry import Family, register_family
+
+
+@dataclasses.dataclass
+class WGANGPObjective(AdversarialObjective):
+    """Args: gp_weight: weight of the gradient penalty (the paper's lambda = 10)."""
+
+    loss: str = "wasserstein"
+    d_steps: int = 5
+    gp_weight: float = 10.0
+
+
+def terms(objective: WGANGPObjective) -> list:
+    from zoo import terms
+    from zoo.losses import get_loss
+
+    return [terms.Adversarial(get_loss(objective.loss)), terms.GradientPenalty(objective.gp_weight)]
+
 
 register_family(
     Family(
         name="wgan_gp",
         config_cls=DCGANConfig,
         build=build,
+        contract=contract,
+        objective_cls=WGANGPObjective,
+        terms=terms,
+        fixed=UNCONDITIONAL,
         paper="Gulrajani et al. 2017, arXiv:1704.00028",
-        loss="wasserstein",
         default_preset="wgan_gp_mnist",
         presets=mnist_presets(
             "wgan_gp",
             model={"d_norm": "none"},
             train={
                 "steps": 2000,
-                "d_steps": 5,
                 "g_lr": 1e-4,
                 "d_lr": 1e-4,
                 "beta_1": 0.0,
                 "beta_2": 0.9,
-                "gp_weight": 10.0,
                 "sample_every": 250,
                 "checkpoint_every": 500,
             },
-            tiny_train={"d_steps": 2, "gp_weight": 10.0, "beta_1": 0.0, "beta_2": 0.9},
+            tiny_objective={"d_steps": 2},
         ),
     )
 )

@@ -1,0 +1,123 @@
+"""Each objective term on its own, against answers computed by hand (zoo.terms)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo import losses, terms
+
+
+def _update(batch=None, real_out=None, fake_in=None, fake=None, fake_out=None, **kwargs):
+    batch = batch or {"image": tf.zeros([2, 1])}
+    defaults = dict(
+        global_batch=tf.constant(int(batch["image"].shape[0])),
+        batch=batch,
+        real_out=real_out or {},
+        fake_in=fake_in or {},
+        fake=fake if fake is not None else tf.zeros_like(batch["image"]),
+        fake_out=fake_out or {},
+        critic=None,
+        draw=None,
+        discriminate=None,
+        logs={},
+    )
+    return terms.Update(**(defaults | kwargs))
+
+
+def _softplus(x):
+    return np.log1p(np.exp(x))
+
+
+def test_adversarial_is_the_loss_pair_with_its_accuracies():
+    real, fake = np.array([[2.0], [-1.0]]), np.array([[0.5], [-3.0]])
+    u = _update(real_out={"logits": tf.constant(real)}, fake_out={"logits": tf.constant(fake)})
+    term = terms.Adversarial(losses.NON_SATURATING)
+    d = term.discriminator_loss(u).numpy()
+    np.testing.assert_allclose(d, np.mean(_softplus(-real) + _softplus(fake)), rtol=1e-6)
+    assert u.logs["d_real_acc"].numpy() == pytest.approx(0.5)  # 2.0 > 0, -1.0 is not
+    assert u.logs["d_fake_acc"].numpy() == pytest.approx(0.5)  # -3.0 < 0, 0.5 is not
+    g = term.generator_loss(u).numpy()
+    np.testing.assert_allclose(g, np.mean(_softplus(-fake)), rtol=1e-6)
+    critic = terms.Adversarial(losses.WASSERSTEIN)
+    u = _update(real_out={"logits": tf.constant(real)}, fake_out={"logits": tf.constant(fake)})
+    critic.discriminator_loss(u)
+    assert "d_real_acc" not in u.logs  # a critic has no real/fake boundary
+
+
+def test_gradient_penalty_of_a_linear_critic_is_weight_times_norm_minus_one_squared():
+    w = np.array([[3.0], [4.0]], np.float32)  # ||w|| = 5: the penalty is (5 - 1)^2 = 16
+    real = tf.constant(np.random.default_rng(0).standard_normal((4, 2)), tf.float32)
+    u = _update(
+        batch={"image": real},
+        fake=tf.zeros_like(real),
+        critic=lambda x: x @ w,
+        draw=lambda stream, shape: tf.fill([4, *shape], 0.3),
+    )
+    assert terms.GradientPenalty(10.0).discriminator_loss(u).numpy() == pytest.approx(160.0)
+    assert u.logs["gp"].numpy() == pytest.approx(16.0)
+
+
+def test_weight_clipping_bounds_every_discriminator_weight():
+    d = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])
+    d.set_weights([np.full((3, 4), 0.5, np.float32), np.full(4, -0.2, np.float32)])
+    terms.WeightClipping(0.01).after_discriminator_update(d)
+    kernel, bias = d.get_weights()
+    np.testing.assert_array_equal(kernel, np.float32(0.01))
+    np.testing.assert_array_equal(bias, np.float32(-0.01))
+
+
+def _ce(labels, logits):
+    logits = np.asarray(logits, np.float64)
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return -np.mean(log_p[np.arange(len(labels)), labels])
+
+
+def test_auxiliary_classifier_adds_cross_entropy_of_real_and_fake_labels():
+    real_logits, fake_logits = [[2.0, 0.0], [0.0, 1.0]], [[1.0, 1.0], [3.0, 0.0]]
+    u = _update(
+        batch={"image": tf.zeros([2, 1]), "label": tf.constant([0, 0])},
+        real_out={"class_logits": tf.constant(real_logits)},
+        fake_in={"label": tf.constant([1, 0])},
+        fake_out={"class_logits": tf.constant(fake_logits)},
+    )
+    term = terms.AuxiliaryClassifier(weight=2.0)
+    expected = 2.0 * (_ce([0, 0], real_logits) + _ce([1, 0], fake_logits))
+    assert term.discriminator_loss(u).numpy() == pytest.approx(expected, rel=1e-5)
+    assert u.logs["d_aux_acc"].numpy() == pytest.approx(0.5)
+    assert term.generator_loss(u).numpy() == pytest.approx(2.0 * _ce([1, 0], fake_logits), 1e-5)
+
+
+def test_mutual_information_is_the_codes_negative_log_likelihood():
+    code_logits, code, predicted = [[0.0, 2.0], [1.0, 1.0]], [[0.5], [-0.5]], [[0.0], [0.5]]
+    u = _update(
+        fake_in={"label": tf.constant([1, 0]), "code": tf.constant(code)},
+        fake_out={"code_logits": tf.constant(code_logits), "code": tf.constant(predicted)},
+    )
+    term = terms.MutualInformation(weight=1.5, continuous_weight=0.1)
+    gaussian = np.mean(0.5 * (np.array(predicted) - np.array(code)) ** 2)
+    expected = 1.5 * (_ce([1, 0], code_logits) + 0.1 * gaussian)
+    assert term.discriminator_loss(u).numpy() == pytest.approx(expected, rel=1e-5)
+    assert term.generator_loss(u).numpy() == pytest.approx(expected, rel=1e-5)
+
+
+def test_semi_supervised_halves_the_unsupervised_loss_and_adds_labelled_cross_entropy():
+    real, fake = [[1.0, 2.0], [0.0, -1.0]], [[-2.0, -1.0], [0.5, 0.5]]
+    labelled_logits = tf.constant([[3.0, 0.0], [0.0, 1.0]])
+    u = _update(
+        batch={
+            "image": tf.zeros([2, 1]),
+            "labelled_image": tf.zeros([2, 1]),
+            "labelled_label": tf.constant([0, 0]),
+        },
+        real_out={"class_logits": tf.constant(real)},
+        fake_out={"class_logits": tf.constant(fake)},
+        discriminate=lambda images: {"class_logits": labelled_logits},
+    )
+    lse = lambda x: np.log(np.exp(np.asarray(x)).sum(axis=1))  # noqa: E731
+    unsupervised = np.mean(_softplus(-lse(real)) + _softplus(lse(fake)))
+    expected = 0.5 * unsupervised + _ce([0, 0], labelled_logits.numpy())
+    d = terms.SemiSupervised(losses.NON_SATURATING).discriminator_loss(u)
+    assert d.numpy() == pytest.approx(expected, rel=1e-5)
+    assert u.logs["d_loss"].numpy() == pytest.approx(unsupervised, rel=1e-5)
+    assert u.logs["d_sup_acc"].numpy() == pytest.approx(0.5)

@@ -1,0 +1,287 @@
+"""What every kind of GAN trainer shares; a kind subclasses ``Trainer`` and writes
+``train_step``.
+
+The base owns what must be right once for every kind and every ``tf.distribute`` strategy:
+
+* **named networks and optimizers**, as the family's contract declares them
+  (``zoo.contract.Contract``): ``trainer.generator``, ``trainer.optimizers["discriminator"]``;
+* **noise streams**: every draw is stateless, seeded by ``(runtime.seed, stream name)`` and
+  counted by the step, drawn for the *global* batch and sliced per replica, so a step computes
+  the same on any number of replicas and a resumed run draws what it would have drawn;
+* **the update of one network** (``objective`` inside the tape, ``apply`` after it): the
+  network's own ``losses`` (kernel regularizers, ...) are added once per global batch (each
+  replica adds its share, since the optimizer sums the replicas' gradients), and the loss is
+  scaled for float16 mixed precision by a ``LossScaleOptimizer``;
+* **EMA** of the networks the contract names, **what ships** (``shipped``), **what is
+  checkpointed** (``checkpoint_parts``) and the **logs**, returned as global values on every
+  replica, so the project's loop and Keras' ``fit`` read them alike.
+
+Losses go through ``zoo.losses.reduce_loss`` (sum over the replica's examples / global batch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo.contract import Contract
+
+
+def stream_key(seed: int, stream: str) -> int:
+    """A stable 63-bit number for (run seed, stream name): independent streams for different
+    names and seeds (seed 1's ``z`` is not seed 0's ``gp``)."""
+    digest = hashlib.sha256(f"{seed}/{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+class Trainer(keras.Model):
+    """Base of the trainer kinds: a ``keras.Model`` over a family's named networks.
+
+    Args:
+        networks: the family's networks by name (``generator``, ``discriminator``, ...).
+        contract: the family's declaration: generator inputs, updated networks, what ships.
+        seed: the run seed, base of every noise stream.
+        ema_decay: keep an exponential moving average of the contract's ``ema`` networks with
+            this decay, and ship it (``None``: no EMA).
+        ship: ``ship(artifact, network) -> model``, the family's wrapper of what ships
+            (``None``: the network itself).
+
+    A subclass writes ``train_step(data)`` and may set ``draws_per_step`` (how many times per
+    step one stream is drawn) and ``counter`` (the network whose optimizer counts the steps).
+    """
+
+    draws_per_step = 1
+    counter = "generator"
+    batches_per_step = 1  # data batches one train_step takes (a sequence when more than 1)
+
+    def __init__(
+        self,
+        networks: Mapping[str, keras.Model],
+        contract: Contract,
+        seed: int = 0,
+        ema_decay: float | None = None,
+        ship: Callable[[str, keras.Model], keras.Model] | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        missing = [n for n in contract.networks if n not in networks]
+        if missing:
+            raise ValueError(f"the family built no network named {', '.join(missing)}")
+        self.contract, self.seed, self.ema_decay = contract, seed, ema_decay
+        self.network_names = tuple(networks)
+        for name, network in networks.items():
+            setattr(self, name, network)
+        generator = networks.get("generator")
+        names = [t.name.split(":")[0] for t in generator.inputs] if generator is not None else []
+        if unknown := [n for n in names if n not in contract.inputs]:
+            raise ValueError(
+                f"generator inputs {unknown} are not declared in the family's contract "
+                f"({', '.join(contract.inputs)})"
+            )
+        self.ema = {}
+        if ema_decay is not None:
+            for name in contract.ema:
+                clone = keras.models.clone_model(networks[name])
+                clone.set_weights(networks[name].get_weights())
+                clone.trainable = False
+                self.ema[name] = clone
+        self._shipped = {
+            artifact: (ship or (lambda _, net: net))(artifact, self.ema.get(net, self.net(net)))
+            for artifact, net in contract.ships.items()
+        }
+        # Only wraps prebuilt networks: nothing left to build (Keras 3's fit checks this).
+        self.built = True
+
+    @classmethod
+    def from_config(cls, family, networks, contract, config, **kwargs):
+        """The kind's trainer for an experiment ``config`` (``kwargs``: seed, ema_decay, ship):
+        a kind reads the family's objective here."""
+        return cls(networks, contract, **kwargs)
+
+    def net(self, name: str) -> keras.Model:
+        return getattr(self, name)
+
+    @property
+    def networks(self) -> dict[str, keras.Model]:
+        return {name: self.net(name) for name in self.network_names}
+
+    @property
+    def generator_ema(self) -> keras.Model | None:
+        return self.ema.get("generator")
+
+    # -- optimizers and steps -------------------------------------------------------------
+
+    def compile(self, optimizers: Mapping[str, keras.Optimizer], **kwargs):
+        """One optimizer per updated network (``contract.updates``). ``fit`` does not compile
+        the step with XLA unless asked (``jit_compile=True``): XLA's normal sampler draws other
+        numbers from the same seed, and the project's loop leaves XLA to
+        ``runtime.jit_compile``."""
+        super().compile(**{"jit_compile": False, **kwargs})
+        if set(optimizers) != set(self.contract.updates):
+            raise ValueError(
+                f"optimizers for {sorted(optimizers)}; the contract updates "
+                f"{sorted(self.contract.updates)}"
+            )
+        self.optimizers = dict(optimizers)
+        # Slot variables now (inside the caller's strategy scope), so that a checkpoint can be
+        # restored before the first step.
+        for name, optimizer in self.optimizers.items():
+            optimizer.build(self.net(name).trainable_variables)
+
+    @property
+    def step(self) -> tf.Variable:
+        """Steps done so far: the iterations of the ``counter`` network's optimizer (saved in
+        every checkpoint, it is also the whole RNG state a resume needs)."""
+        return self.optimizers[self.counter].iterations
+
+    def objective(self, name: str, loss: tf.Tensor) -> tf.Tensor:
+        """What network ``name`` differentiates, computed inside its tape: ``loss`` plus the
+        network's own losses (regularizers; a global quantity, so each replica adds its
+        share), scaled for float16 loss scaling (the identity otherwise)."""
+        network = self.net(name)
+        if network.losses:
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            loss = loss + tf.add_n([tf.cast(x, tf.float32) for x in network.losses]) / replicas
+        return self.optimizers[name].scale_loss(loss)
+
+    def apply(self, name: str, tape: tf.GradientTape, objective: tf.Tensor) -> None:
+        """One optimizer step of network ``name`` on the gradient of ``objective``."""
+        variables = self.net(name).trainable_variables
+        grads = tape.gradient(objective, variables)
+        self.optimizers[name].apply_gradients(zip(grads, variables, strict=True))
+
+    def update_ema(self) -> None:
+        """EMA of the trained weights; non-trainable state (batch-norm statistics) is copied."""
+        if not self.ema:
+            return
+        decay = tf.constant(self.ema_decay, tf.float32)
+        for name, ema in self.ema.items():
+            for average, var in zip(ema.weights, self.net(name).weights, strict=True):
+                if var.trainable:
+                    average.assign(decay * average + (1.0 - decay) * var)
+                else:
+                    average.assign(var)
+
+    # -- noise ----------------------------------------------------------------------------
+
+    def stream_seed(self, stream: str, index: int) -> tf.Tensor:
+        """The stateless seed of draw ``index`` of this step from ``stream``."""
+        counter = tf.cast(self.step, tf.int64) * self.draws_per_step + index
+        return tf.stack([tf.constant(stream_key(self.seed, stream), tf.int64), counter])
+
+    def draw(self, kind: str, shape, local_batch, stream: str, index: int = 0, classes=None):
+        """This replica's rows of a global batch of noise: ``normal``, ``uniform`` in [0, 1),
+        ``code`` (uniform in [-1, 1]) or ``class`` (int32 uniform in [0, classes)). Every
+        replica draws the same global batch and keeps its own rows, so a draw does not depend
+        on the number of replicas. (Under XLA the normal sampler is another implementation:
+        the same seed gives other values, so a run is reproducible with the same jit setting.)
+        """
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync if ctx else 1
+        replica = ctx.replica_id_in_sync_group if ctx else 0
+        seed = self.stream_seed(stream, index)
+        full = [local_batch * replicas, *shape]
+        if kind == "normal":
+            values = tf.random.stateless_normal(full, seed)
+        elif kind == "uniform":
+            values = tf.random.stateless_uniform(full, seed)
+        elif kind == "code":
+            values = tf.random.stateless_uniform(full, seed, -1.0, 1.0)
+        elif kind == "class":
+            values = tf.random.stateless_uniform(full, seed, 0, classes, tf.int32)
+        else:
+            raise ValueError(f"unknown noise kind {kind!r}")
+        return values[replica * local_batch : (replica + 1) * local_batch]
+
+    def generator_inputs(self, local_batch, index: int, batch: dict | None = None, name=None):
+        """The inputs of generator ``name`` (default ``generator``) by name: drawn as the
+        contract says (``index``: which draw of this step), or taken from ``batch``."""
+        network = self.net(name or "generator")
+        inputs = {}
+        for tensor in network.inputs:
+            input_name = tensor.name.split(":")[0]
+            spec = self.contract.inputs[input_name]
+            if spec.kind == "data":
+                inputs[input_name] = batch[spec.key]
+            else:
+                shape = list(tensor.shape[1:])
+                inputs[input_name] = self.draw(
+                    spec.kind, shape, local_batch, input_name, index, spec.classes
+                )
+        return inputs
+
+    @staticmethod
+    def call_network(network: keras.Model, feeds: Mapping, training: bool = True):
+        """``network`` on the feeds named like its inputs; outputs by name (a dict)."""
+        names = [t.name.split(":")[0] for t in network.inputs]
+        args = [feeds[n] for n in names]
+        out = network(args if len(args) > 1 else args[0], training=training)
+        outputs = list(network.output_names)
+        return dict(zip(outputs, out if len(outputs) > 1 else [out], strict=True))
+
+    def run_generator(self, inputs: Mapping, name: str = "generator", training: bool = True):
+        """The output of generator ``name`` on its inputs by name."""
+        network = self.net(name)
+        args = [inputs[t.name.split(":")[0]] for t in network.inputs]
+        return network(args if len(args) > 1 else args[0], training=training)
+
+    # -- what ships, what is saved, what is logged ----------------------------------------
+
+    @property
+    def shipped(self) -> dict[str, keras.Model]:
+        """Artifact name -> the model it is written from (EMA weights when kept, wrapped by the
+        family's ``ship``)."""
+        return dict(self._shipped)
+
+    @property
+    def sampler(self) -> keras.Model:
+        """The generator to sample from and ship."""
+        return self._shipped["generator"]
+
+    def generate(self, feeds: Mapping[str, np.ndarray], training: bool = False):
+        """Images of the shipped generator from inputs by name."""
+        names = [t.name.split(":")[0] for t in self.sampler.inputs]
+        args = [feeds[n] for n in names]
+        return self.sampler(args if len(args) > 1 else args[0], training=training)
+
+    def optimizer_key(self, name: str) -> str:
+        return f"{name}_optimizer"
+
+    def checkpoint_parts(self) -> dict:
+        """Everything a resume needs, by checkpoint name: networks, optimizers (with their step
+        counters and learning rates), EMA networks, and the RNG state of layers that draw."""
+        parts = dict(self.networks)
+        parts.update({self.optimizer_key(n): opt for n, opt in self.optimizers.items()})
+        parts.update({f"{n}_ema": ema for n, ema in self.ema.items()})
+        # Layers that draw (Gaussian noise, dropout) keep their RNG state in a variable that
+        # Keras does not list among the weights.
+        rng = [
+            v
+            for network in self.networks.values()
+            for v in network.variables
+            if "seed_generator_state" in v.path
+        ]
+        if rng:
+            parts["rng"] = tf.Module(name="rng")
+            parts["rng"].states = rng
+        return parts
+
+    def watched_weights(self) -> list:
+        """The weights checked for NaN/Inf after every execution."""
+        weights = [w for network in self.networks.values() for w in network.weights]
+        return weights + [w for ema in self.ema.values() for w in ema.weights]
+
+    @staticmethod
+    def global_logs(shares: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """Each replica's share of a log (summing to the global value) -> the global value, on
+        every replica (one all-reduce), which the loop and Keras' ``fit`` read alike."""
+        names = list(shares)
+        stacked = tf.stack([tf.cast(shares[n], tf.float32) for n in names])
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            stacked = ctx.all_reduce(tf.distribute.ReduceOp.SUM, stacked)
+        return {name: stacked[i] for i, name in enumerate(names)}

@@ -1,0 +1,132 @@
+"""What a family declares about its networks, once, for everything that trains, samples,
+evaluates and ships them.
+
+A family's ``contract(model_config)`` says:
+
+* which **networks** it builds (any number, by name) and which trainer kind trains them;
+* what each **generator input** is: drawn by the trainer (``normal`` noise, a uniform
+  ``class``, a uniform ``code`` in [-1, 1]) or read from the **data** batch (an image to
+  translate, say);
+* which networks the trainer **updates**, each with its own optimizer (``train.g_lr`` for the
+  generators, ``train.d_lr`` for the rest, unless a kind says otherwise);
+* what **ships**: the artifacts a run writes (``generator``, ``classifier``, ...) and the
+  network each is made from.
+
+The trainer, sampling, evaluation, export calibration and the run folder all read this one
+declaration instead of guessing from tensor names. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Literal
+
+Kind = Literal["normal", "class", "code", "data"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Input:
+    """One input of a generator.
+
+    Args:
+        kind: ``normal`` (standard normal noise), ``class`` (an int32 class index drawn
+            uniformly from ``classes``), ``code`` (float32 uniform in [-1, 1], InfoGAN's
+            continuous codes) or ``data`` (read from the batch under ``key``).
+        classes: the number of classes of a ``class`` input.
+        key: the batch key of a ``data`` input (``image`` for the real images).
+    """
+
+    kind: Kind
+    classes: int | None = None
+    key: str | None = None
+
+    def __post_init__(self):
+        if self.kind == "class" and not self.classes:
+            raise ValueError("a 'class' input needs classes")
+        if self.kind == "data" and not self.key:
+            raise ValueError("a 'data' input needs the batch key it reads")
+
+    @property
+    def drawn(self) -> bool:
+        return self.kind != "data"
+
+
+def normal() -> Input:
+    return Input("normal")
+
+
+def uniform_class(classes: int) -> Input:
+    return Input("class", classes=classes)
+
+
+def uniform_code() -> Input:
+    return Input("code")
+
+
+def from_data(key: str = "image") -> Input:
+    return Input("data", key=key)
+
+
+@dataclasses.dataclass(frozen=True)
+class Contract:
+    """A family's declaration (see the module docstring).
+
+    Args:
+        kind: the trainer kind (``adversarial``, or one a test or plug-in registers).
+        inputs: the shipped generator's inputs by name, in its input order.
+        updates: the networks the trainer updates, each with its own optimizer, mapped to the
+            learning-rate group (``generator`` or ``discriminator``) whose rate it uses.
+        ships: artifact name -> network it is made from (``generator.keras`` ships the network
+            named by ``ships["generator"]``).
+        labels: whether the data's labels train something (a conditional discriminator, an
+            auxiliary classifier, a semi-supervised classifier), so that the data is checked for
+            no more classes than the model has.
+        labelled: semi-supervised: the batches carry ``labelled_image``/``labelled_label``,
+            drawn from a few labelled examples (``data.labelled`` must be set, and only then).
+        ema: the networks of which the trainer keeps an exponential moving average (with
+            ``train.ema_decay``), shipped instead of the raw weights.
+    """
+
+    kind: str
+    inputs: Mapping[str, Input]
+    updates: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: {"generator": "generator", "discriminator": "discriminator"}
+    )
+    ships: Mapping[str, str] = dataclasses.field(default_factory=lambda: {"generator": "generator"})
+    labels: bool = False
+    labelled: bool = False
+    ema: tuple[str, ...] = ("generator",)
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        return tuple(self.updates)
+
+    @property
+    def num_classes(self) -> int | None:
+        """The classes of the generator's ``class`` input, if it has one."""
+        return next((i.classes for i in self.inputs.values() if i.kind == "class"), None)
+
+
+@dataclasses.dataclass
+class AdversarialObjective:
+    """The ``objective`` section of an adversarial family: what its losses are and weigh.
+
+    Families add their own weights by subclassing (``WGANGPObjective`` adds ``gp_weight``);
+    a key a family does not declare is a one-line error for that family.
+
+    Args:
+        loss: the adversarial loss pair (``zoo.losses``).
+        d_steps: discriminator updates per generator update, each on its own real batch.
+    """
+
+    loss: str = "non_saturating"
+    d_steps: int = 1
+
+    def validate(self) -> None:
+        if self.d_steps < 1:
+            raise ValueError(f"objective.d_steps must be positive, got {self.d_steps}")
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name.endswith("_weight") and value < 0:
+                raise ValueError(f"objective.{field.name} must be 0 or more, got {value}")
