@@ -293,22 +293,7 @@ def _model_card(run_dir: Path, sampler: Sampler, rows: list[dict]) -> dict:
         "model": config.get("model", {}),
         "inputs": [s.as_dict() for s in sampler.inputs],
         "output": sampler.output,
-        "input_distribution": {
-            "z": "standard normal, float32",
-            **(
-                {
-                    "label": f"int32 class index in [0, {sampler.num_classes}); values outside "
-                    "are clipped to the nearest class"
-                }
-                if sampler.num_classes
-                else {}
-            ),
-            **(
-                {"code": "uniform in [-1, 1], float32"}
-                if any(s.name == "code" for s in sampler.inputs)
-                else {}
-            ),
-        },
+        "input_distribution": sampler.contract.describe(),
         "metrics": metrics,
         "artifacts": {
             r["format"]: {

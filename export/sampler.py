@@ -11,6 +11,7 @@ dynamic. The single output is
 from __future__ import annotations
 
 import dataclasses
+import functools
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,9 @@ from zoo.errors import GanzooError
 if TYPE_CHECKING:  # imported where they are used, so that ``python -m export --help`` is instant
     import keras
     import tensorflow as tf
+
+
+CALIBRATION_FILE = "calibration.npz"  # real examples of the data inputs, written by training
 
 
 class ExportError(GanzooError, RuntimeError):
@@ -60,6 +64,7 @@ class Sampler:
     uint8: bool
     run_config: dict
     step: int | None
+    calibration: dict[str, np.ndarray] | None = None  # real examples of the data inputs
 
     @property
     def output(self) -> dict:
@@ -68,32 +73,49 @@ class Sampler:
             return {"name": "image", "shape": shape, "dtype": "uint8", "range": [0, 255]}
         return {"name": "image", "shape": shape, "dtype": "float32", "range": [-1.0, 1.0]}
 
+    @functools.cached_property
+    def contract(self):
+        """The family's declaration of the generator's inputs (``zoo.contract``). A bare
+        generator.keras, without its run's config.yaml, is read by its input names: ``z``
+        standard normal, ``code`` uniform in [-1, 1]."""
+        import zoo
+        from zoo import contract
+
+        name = self.run_config.get("family")
+        if name in zoo.list_families():
+            family = zoo.get_family(name)
+            return family.contract(family.model_config(self.run_config.get("model", {})))
+        known = {"z": contract.normal(), "code": contract.uniform_code()}
+        if unknown := [s.name for s in self.inputs if s.name not in known]:
+            raise ExportError(
+                f"the generator has inputs {unknown} that export cannot feed without the run's "
+                "config.yaml (it feeds 'z' and 'code' by name)"
+            )
+        return contract.Contract("unknown", {s.name: known[s.name] for s in self.inputs})
+
     def serve(self, *inputs):
         """The exported function: named inputs -> {"image": ...}.
 
-        A ``label`` outside [0, num_classes) is clipped to the nearest class, so -1 gives class
-        0's image and 15 the last class's. Left alone, the runtimes disagree (measured): the
-        one-hot of an out-of-range label is all zeros in TensorFlow and TFLite, an image of no
-        class, while ONNX's OneHot reads -1 as the last class. Clipping is a min/max that
-        SavedModel, TFLite and ONNX all convert; an assertion would not survive conversion.
+        A class input (``label``) outside [0, classes) is clipped to the nearest class, so -1
+        gives class 0's image and 15 the last class's. Left alone, the runtimes disagree
+        (measured): the one-hot of an out-of-range label is all zeros in TensorFlow and
+        TFLite, an image of no class, while ONNX's OneHot reads -1 as the last class.
+        Clipping is a min/max that SavedModel, TFLite and ONNX all convert; an assertion would
+        not survive conversion.
         """
         import tensorflow as tf
 
+        declared = self.contract.inputs
         inputs = [
-            self._clip_label(x) if spec.name == "label" else x
+            tf.clip_by_value(x, 0, declared[spec.name].classes - 1)
+            if declared[spec.name].kind == "class"
+            else x
             for spec, x in zip(self.inputs, inputs, strict=True)
         ]
         image = self.generator(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
         if self.uint8:
             image = tf.cast(tf.round(tf.clip_by_value((image + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
         return {"image": image}
-
-    def _clip_label(self, label):
-        if not self.num_classes:  # no class count to clip to: example_inputs refuses this run
-            return label
-        import tensorflow as tf
-
-        return tf.clip_by_value(label, 0, self.num_classes - 1)
 
     def reference(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """The Keras output for ``feeds``, post-processed like the export."""
@@ -103,27 +125,25 @@ class Sampler:
         return np.asarray(self.serve(*args)["image"])
 
     def example_inputs(self, batch: int, seed: int) -> dict[str, np.ndarray]:
-        """Inputs drawn as in training: ``z`` from a standard normal, ``label`` uniformly from
-        the run's ``model.num_classes`` classes, ``code`` uniformly from [-1, 1]."""
-        rng = np.random.default_rng(seed)
-        feeds = {}
-        for spec in self.inputs:
-            if spec.name == "z":
-                feeds["z"] = rng.standard_normal((batch, *spec.shape[1:])).astype(np.float32)
-            elif spec.name == "label" and self.num_classes:
-                feeds["label"] = rng.integers(0, self.num_classes, batch).astype(np.int32)
-            elif spec.name == "code":
-                feeds["code"] = rng.uniform(-1, 1, (batch, *spec.shape[1:])).astype(np.float32)
-            else:
-                raise ExportError(
-                    f"the generator has an input {spec.name!r} that export cannot feed (it feeds "
-                    "'z', 'code', and 'label' when the run's config.yaml gives model.num_classes)"
-                )
-        return feeds
+        """Inputs drawn as in training, as the family's contract declares them (noise, classes,
+        codes), and real examples for inputs read from the data (the run's calibration.npz)."""
+        contract = self.contract
+        if missing := [s.name for s in self.inputs if s.name not in contract.inputs]:
+            raise ExportError(f"the generator's inputs {missing} are not in its family's contract")
+        shapes = {s.name: s.shape[1:] for s in self.inputs}
+        try:
+            return contract.example_inputs(
+                shapes, batch, np.random.default_rng(seed), self.calibration
+            )
+        except ValueError as err:
+            raise ExportError(
+                f"{err}: the run folder has no calibration.npz of real inputs (training writes "
+                "it); resume the run to write it"
+            ) from None
 
     @property
     def num_classes(self) -> int | None:
-        return self.run_config.get("model", {}).get("num_classes")
+        return self.contract.num_classes
 
 
 def load_sampler(run_dir: str | Path, uint8: bool = False) -> Sampler:
@@ -154,7 +174,11 @@ def load_sampler(run_dir: str | Path, uint8: bool = False) -> Sampler:
         InputSpec(t.name.split(":")[0], (None, *t.shape[1:]), str(t.dtype).replace("tf.", ""))
         for t in generator.inputs
     ]
-    return Sampler(generator, inputs, uint8, config, _checkpoint_step(run_dir))
+    calibration = None
+    if (run_dir / CALIBRATION_FILE).is_file():
+        with np.load(run_dir / CALIBRATION_FILE) as arrays:
+            calibration = {key: arrays[key] for key in arrays.files}
+    return Sampler(generator, inputs, uint8, config, _checkpoint_step(run_dir), calibration)
 
 
 def check_run_dir(run_dir: str | Path) -> Path:

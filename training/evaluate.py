@@ -166,25 +166,23 @@ def best_assignment(weights: np.ndarray) -> int | float:
 
 
 def generate(
-    generator, num: int, seed: int, num_classes: int | None = None, batch_size: int = 500
+    generator, num: int, seed: int, contract, batch_size: int = 500, real=None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """``num`` images, and for a generator with a ``label`` input the labels asked for (cycling
-    over the classes, so balanced). ``z`` is standard normal and continuous codes (InfoGAN's
-    ``code``) uniform in [-1, 1], as in training."""
+    """``num`` images, with inputs as the family's ``contract`` declares them (noise as in
+    training, ``real`` examples for inputs read from the data), and for a generator with a
+    class input the labels asked for (cycling over the classes, so balanced)."""
     from training.sample import input_names
 
     rng = np.random.default_rng(seed)
-    names = input_names(generator)
-    labels = np.arange(num, dtype=np.int32) % num_classes if "label" in names else None
+    shapes = input_names(generator)
+    classes = contract.num_classes
+    labels = np.arange(num, dtype=np.int32) % classes if classes else None
     out = []
     for i in range(0, num, batch_size):
         n = min(batch_size, num - i)
-        feeds = {
-            "z": rng.standard_normal((n, *names["z"])).astype(np.float32),
-            "label": labels[i : i + n] if labels is not None else None,
-            "code": rng.uniform(-1, 1, (n, *names.get("code", ()))).astype(np.float32),
-        }
-        args = [feeds[name] for name in names]
+        given = labels[i : i + n] if labels is not None else None
+        feeds = contract.example_inputs(shapes, n, rng, real, classes=given)
+        args = [feeds[name] for name in shapes]
         out.append(np.asarray(generator(args if len(args) > 1 else args[0], training=False)))
     return np.concatenate(out), labels
 
@@ -212,6 +210,7 @@ def evaluate_run(
     images, the metrics that need one are left out and ``result["note"]`` says why."""
     import tensorflow as tf
 
+    import zoo
     from training.config import load
     from training.features import default_extractor, get_extractor, no_extractor_note
     from training.sample import load_generator
@@ -238,15 +237,21 @@ def evaluate_run(
             )
     extractor = get_extractor(name, weights) if name else None
     generator = load_generator(run_dir, config.family)
-    classes = getattr(config.model, "num_classes", None)
+    family = zoo.get_family(config.family)
+    contract = family.contract(config.model)
+    classes = contract.num_classes
+    real = None
+    if contract.data_keys:  # inputs read from the data: the run's own real examples
+        with np.load(run_dir / "calibration.npz") as arrays:
+            real = {key: arrays[key] for key in arrays.files}
     start = time.perf_counter()
-    fake, labels = generate(generator, num_samples, seed, classes)
+    fake, labels = generate(generator, num_samples, seed, contract, real=real)
     result = compute(real_images(config, num_samples, seed + 1), fake, extractor, which)
     if note:
         result["note"] = note
     if labels is not None and extractor is not None and extractor.classes == classes:
         predicted = np.argmax(extractor(fake)[1], axis=1)
-        if getattr(config.model, "d_labels", None) == "info":
+        if not contract.labels:
             # an unsupervised code: which value became which class is learnt, not given
             result["code_accuracy"] = code_accuracy(labels, predicted, classes)
         else:

@@ -43,10 +43,11 @@ def grid_labels(num: int, num_classes: int) -> tuple[np.ndarray, int]:
     return np.repeat(np.arange(num_classes, dtype=np.int32), per_class), per_class
 
 
-def sample_fn(trainer, labels: np.ndarray | None = None):
+def sample_fn(trainer, labels: np.ndarray | None = None, real: dict | None = None):
     """z -> images of ``trainer``'s shipped generator (``trainer.generate``), its other inputs
     as its contract declares them: a class input gets ``labels`` or, when none are given,
-    labels cycling over the classes (balanced in any batch); a code input its centre, zeros."""
+    labels cycling over the classes (balanced in any batch); a code input its centre, zeros;
+    an input read from the data the first rows of ``real[key]``, fixed real examples."""
     inputs = trainer.contract.inputs
     shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in trainer.sampler.inputs}
 
@@ -61,7 +62,9 @@ def sample_fn(trainer, labels: np.ndarray | None = None):
             elif spec.kind == "code":
                 feeds[name] = np.zeros((len(z), *shapes[name]), np.float32)
             else:
-                raise ValueError(f"a grid of z alone cannot feed the data input {name!r}")
+                if real is None:
+                    raise ValueError(f"a grid of z alone cannot feed the data input {name!r}")
+                feeds[name] = real[spec.key][np.arange(len(z)) % len(real[spec.key])]
         return trainer.generate(feeds)
 
     return sample

@@ -31,7 +31,13 @@ from training.data import make_dataset
 from training.evaluation_hook import EvaluationHook
 from training.grids import grid_labels, sample_fn
 from training.rundir import RunError, locked_run_dir, write_run_dir
-from training.session import Session, build_session, initialize_networks, open_run
+from training.session import (
+    Session,
+    build_session,
+    initialize_networks,
+    open_run,
+    write_calibration,
+)
 from training.strategy import is_chief
 
 # Where these lived before the loop was split; importing them from here keeps working.
@@ -107,7 +113,8 @@ def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunR
     shipper = Shipper(session, out_dir)
     evaluation = EvaluationHook(config, session) if config.eval.every else None
     write_run_dir(out_dir, config)
-    callbacks = _callbacks(session, out_dir, store, shipper, evaluation)
+    real_inputs = write_calibration(session, out_dir)
+    callbacks = _callbacks(session, out_dir, store, shipper, evaluation, real_inputs)
 
     def checkpoint(step: int) -> None:
         store.save(step)
@@ -179,11 +186,12 @@ def _dataset(session: Session, start: int) -> tf.data.Dataset:
 
 
 def _callbacks(
-    session: Session, out_dir: Path, store, shipper, evaluation: EvaluationHook | None
+    session: Session, out_dir: Path, store, shipper, evaluation: EvaluationHook | None, real=None
 ) -> list[cb.Callback]:
     """What observes the run, in the order each sees a step: TensorBoard scalars, the sample
-    grid of a fixed latent batch (one row per class for a conditional generator), the
-    evaluation and the progress line."""
+    grid of a fixed latent batch (one row per class for a conditional generator; the fixed
+    ``real`` inputs for a generator that reads the data), the evaluation and the progress
+    line."""
     config, trainer = session.config, session.trainer
     train_cfg = config.train
     writer = tf.summary.create_file_writer(str(out_dir / "logs"))
@@ -191,16 +199,18 @@ def _callbacks(
     if trainer.contract.num_classes:  # a class input: one row per class
         labels, cols = grid_labels(num, trainer.contract.num_classes)
         num = len(labels)
+    normal = [name for name, spec in trainer.contract.inputs.items() if spec.kind == "normal"]
+    shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in trainer.sampler.inputs}
     z_fixed = (
         np.random.default_rng(config.runtime.seed)
-        .standard_normal((num, config.model.latent_dim))
+        .standard_normal((num, *shapes[normal[0]]) if normal else (num, 0))
         .astype(np.float32)
     )
     learning_rates = {name: opt.learning_rate for name, opt in trainer.optimizers.items()}
     callbacks = [
         cb.ScalarLogger(writer, train_cfg.log_every, learning_rates),
         cb.SampleGrid(
-            sample_fn(trainer, labels),
+            sample_fn(trainer, labels, real),
             z_fixed,
             out_dir / "samples",
             writer,
@@ -299,8 +309,10 @@ def make_step_function(session: Session, dataset: tf.data.Dataset):
     watched = trainer.watched_weights()
 
     def one_step():
+        # One batch, or a tuple of them for a kind that reads several per step (Trainer).
         batches = tuple(next(iterator) for _ in range(batches_per_step))
-        logs = strategy.run(replica_step, args=(batches,))
+        data = batches if batches_per_step > 1 else batches[0]
+        logs = strategy.run(replica_step, args=(data,))
         # train_step returns global values on every replica (Trainer.global_logs)
         return {
             k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in logs.items()

@@ -92,13 +92,20 @@ def render(
     """A uint8 grid: ``num`` samples, or for a conditional generator ``num // classes`` per
     class with one row per class; with ``vary`` (``label`` or ``code:I``) a traversal grid of
     about ``num`` images."""
+    import zoo
     from training.config import load
 
     run_dir = Path(run_dir)
     config = load(run_dir / "config.yaml")
     generator = load_generator(run_dir, config.family)
     names = input_names(generator)
-    classes = getattr(config.model, "num_classes", None) if "label" in names else None
+    declared = zoo.get_family(config.family).contract(config.model)
+    if declared.data_keys:
+        raise SampleError(
+            f"{config.family}'s generator reads {', '.join(declared.data_keys)} from the data; "
+            "a grid of noise alone cannot feed it"
+        )
+    classes = declared.num_classes if "label" in names else None
     rng = np.random.default_rng(seed)
 
     def base(n: int) -> dict[str, np.ndarray]:

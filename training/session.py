@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 import zoo
@@ -128,3 +130,36 @@ def initialize_networks(session: Session, num: int = 500) -> None:
     trainer = session.trainer
     with session.strategy.scope():
         family.initialize(trainer.networks, tf.concat(images, 0)[:num])
+
+
+CALIBRATION_FILE = "calibration.npz"
+
+
+def write_calibration(session: Session, out_dir: Path, num: int = 256) -> dict | None:
+    """For a family whose generator reads the data (an image to translate), ``num`` real
+    examples of each such batch key, from a stream of their own (the training stream is not
+    moved), written to ``out_dir/calibration.npz``: sample grids show them and export checks
+    parity and calibrates int8 on them, without the training code. Returns them, or ``None``
+    for a family that reads nothing from the data."""
+    keys = session.trainer.contract.data_keys
+    if not keys:
+        return None
+    path = out_dir / CALIBRATION_FILE
+    if path.is_file():
+        with np.load(path) as arrays:
+            return {key: arrays[key] for key in arrays.files}
+    config = session.config
+    dataset, _ = make_dataset(
+        config.data, config.model.image_size, config.model.channels, config.runtime.seed + 3
+    )
+    arrays: dict[str, list] = {key: [] for key in keys}
+    for batch in dataset:
+        for key in keys:
+            arrays[key].append(batch[key].numpy())
+        if sum(len(a) for a in arrays[keys[0]]) >= num:
+            break
+    examples = {key: np.concatenate(parts)[:num] for key, parts in arrays.items()}
+    partial = path.with_suffix(".tmp.npz")
+    np.savez(partial, **examples)
+    os.replace(partial, path)
+    return examples

@@ -14,6 +14,10 @@ A family's ``contract(model_config)`` says:
 
 The trainer, sampling, evaluation, export calibration and the run folder all read this one
 declaration instead of guessing from tensor names. Nothing here imports TensorFlow.
+
+A run of a family with ``data`` inputs keeps a sample of real inputs in its folder
+(``calibration.npz``, one array per batch key), so that export can check parity and calibrate
+int8 on real data without the training code.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from typing import Literal
+
+import numpy as np
 
 Kind = Literal["normal", "class", "code", "data"]
 
@@ -106,6 +112,57 @@ class Contract:
     def num_classes(self) -> int | None:
         """The classes of the generator's ``class`` input, if it has one."""
         return next((i.classes for i in self.inputs.values() if i.kind == "class"), None)
+
+    @property
+    def data_keys(self) -> tuple[str, ...]:
+        """The batch keys the generator reads from the data."""
+        return tuple(i.key for i in self.inputs.values() if i.kind == "data")
+
+    def example_inputs(
+        self,
+        shapes: Mapping[str, tuple],
+        batch: int,
+        rng: np.random.Generator,
+        data: Mapping[str, np.ndarray] | None = None,
+        classes: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """A batch of generator inputs drawn as in training (for sampling, evaluation and
+        export checks): ``shapes`` are the inputs' shapes without the batch dimension; a
+        ``data`` input takes rows of ``data[key]`` (real examples), cycled to ``batch``; a
+        ``class`` input takes ``classes`` when given (balanced labels, say) instead of a draw."""
+        feeds = {}
+        for name, spec in self.inputs.items():
+            shape = (batch, *shapes[name])
+            if spec.kind == "normal":
+                feeds[name] = rng.standard_normal(shape).astype(np.float32)
+            elif spec.kind == "class":
+                drawn = classes if classes is not None else rng.integers(0, spec.classes, batch)
+                feeds[name] = np.asarray(drawn, np.int32)
+            elif spec.kind == "code":
+                feeds[name] = rng.uniform(-1, 1, shape).astype(np.float32)
+            else:
+                if data is None or spec.key not in data or not len(data[spec.key]):
+                    raise ValueError(f"the input {name!r} needs real examples of {spec.key!r}")
+                rows = np.arange(batch) % len(data[spec.key])
+                feeds[name] = np.asarray(data[spec.key])[rows]
+        return feeds
+
+    def describe(self) -> dict[str, str]:
+        """What each input is, in words (the model card's ``input_distribution``)."""
+        words = {
+            "normal": "standard normal, float32",
+            "code": "uniform in [-1, 1], float32",
+        }
+        return {
+            name: words.get(spec.kind)
+            or (
+                f"int32 class index in [0, {spec.classes}); values outside are clipped to the "
+                "nearest class"
+                if spec.kind == "class"
+                else f"real examples of the data's {spec.key!r} (float32 in [-1, 1] for images)"
+            )
+            for name, spec in self.inputs.items()
+        }
 
 
 @dataclasses.dataclass

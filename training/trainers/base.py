@@ -50,8 +50,10 @@ class Trainer(keras.Model):
         ship: ``ship(artifact, network) -> model``, the family's wrapper of what ships
             (``None``: the network itself).
 
-    A subclass writes ``train_step(data)`` and may set ``draws_per_step`` (how many times per
-    step one stream is drawn) and ``counter`` (the network whose optimizer counts the steps).
+    A subclass writes ``train_step(data)``, where ``data`` is one batch (a dict), or a tuple of
+    ``batches_per_step`` batches when it reads more than one per step; it may set
+    ``draws_per_step`` (how many times per step one stream is drawn) and ``counter`` (the
+    network whose optimizer counts the steps).
     """
 
     draws_per_step = 1
