@@ -139,7 +139,7 @@ def test_every_error_class_derives_from_ganzoo_error():
                 errors[f"{name}.{cls_name}"] = cls
     assert {
         "zoo.registry.RegistryError",
-        "training.config.ConfigError",
+        "training.sections.ConfigError",
         "training.data.DataError",
         "training.features.ExtractorError",
         "training.checkpoints.CheckpointError",

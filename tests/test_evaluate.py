@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import tiny_config
-from training import evaluate
+from training import evaluate, metrics
 from training.classifier import HELD_OUT, accuracy_on, load_classifier
 from training.data import load_vendored_mnist
 from training.features import ExtractorError, get_extractor
@@ -271,17 +271,17 @@ def test_code_accuracy_matches_code_values_to_classes_one_to_one():
     rng = np.random.default_rng(0)
     codes = np.arange(1000) % 10
     # a collapsed generator: every sample is seen as one class, whatever its code
-    assert evaluate.code_accuracy(codes, np.full(1000, 7), 10) <= 1 / 10
+    assert metrics.code_accuracy(codes, np.full(1000, 7), 10) <= 1 / 10
     # a generator that ignores the code: classes at random
-    assert evaluate.code_accuracy(codes, rng.integers(0, 10, 1000), 10) < 0.2
+    assert metrics.code_accuracy(codes, rng.integers(0, 10, 1000), 10) < 0.2
     # a perfect one, whose code values became the classes in another order
-    assert evaluate.code_accuracy(codes, rng.permutation(10)[codes], 10) == 1.0
+    assert metrics.code_accuracy(codes, rng.permutation(10)[codes], 10) == 1.0
     # code 0 -> class 0 five times and class 1 four times; code 1 -> class 0 four times and
     # class 1 once. The best one-to-one matching is 0->1, 1->0 (4 + 4 = 8 of 14); taking each
     # code's most frequent class (5 + 4, both class 0) would count 9.
     codes = np.array([0] * 9 + [1] * 5)
     predicted = np.array([0] * 5 + [1] * 4 + [0] * 4 + [1])
-    assert evaluate.code_accuracy(codes, predicted, 2) == pytest.approx(8 / 14)
+    assert metrics.code_accuracy(codes, predicted, 2) == pytest.approx(8 / 14)
 
 
 def test_best_assignment_is_the_optimum_of_all_matchings():
@@ -296,7 +296,7 @@ def test_best_assignment_is_the_optimum_of_all_matchings():
             else sum(weights[i, j] for i, j in zip(perm, range(cols), strict=False))
             for perm in itertools.permutations(range(max(rows, cols)), min(rows, cols))
         )
-        assert evaluate.best_assignment(weights) == brute
+        assert metrics.best_assignment(weights) == brute
 
 
 def test_infogan_reports_code_accuracy_not_class_accuracy(infogan_run, capsys):

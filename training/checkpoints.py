@@ -24,7 +24,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from training.config import first_line
+from training.sections import first_line
 from zoo.errors import GanzooError
 from zoo.layers import WeightNormDense
 

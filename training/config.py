@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -23,217 +22,23 @@ from typing import Any, Literal
 import yaml
 
 import zoo
-from zoo.errors import GanzooError
+from training.sections import ConfigError, DataConfig, EvalConfig, RuntimeConfig, TrainConfig
 from zoo.losses import list_losses
 
-
-class ConfigError(GanzooError, ValueError):
-    """A configuration key or value that is not accepted."""
-
-
-def first_line(err: BaseException) -> str:
-    """The first line of an error, without TensorFlow's ``{{function_node ...}}`` and
-    ``[Op:...]`` wrapping."""
-    text = str(err).strip()
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
-    text = re.sub(r"\s*\[Op:\w+\]", "", text)
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-@dataclasses.dataclass
-class DataConfig:
-    """Where the real images come from and how they are batched.
-
-    Args:
-        dataset: a tensorflow-datasets name (``mnist``, ``fashion_mnist``, ``cifar10``,
-            ``celeb_a``, ...); ignored when ``source`` is ``folder``.
-        source: ``auto`` uses the TFDS copy when it is prepared or can be downloaded, and for
-            ``mnist`` falls back to the MNIST test set vendored in ganzoo when offline;
-            ``tfds`` and ``vendored`` force one of those; ``folder`` reads images from ``path``.
-        path: folder of images (searched recursively; subfolders become class labels).
-        tfds_data_dir: TFDS data directory (default: TFDS' own, ``~/tensorflow_datasets``).
-        split: split to train on, with TFDS' slicing (``train``, ``test[:8000]``); the
-            vendored MNIST is the test set, so there ``train`` and ``test`` are all of it.
-        labelled: semi-supervised training (sgan) with this many labelled examples, the first
-            ``labelled / classes`` of each class in the split (``None``: all labels, or none).
-        batch_size: global batch size, split evenly over the replicas.
-        shuffle_buffer: examples in the shuffle buffer.
-        download_timeout: seconds to wait for the TFDS download host before treating the
-            machine as offline.
-        cache: keep the decoded, resized images after the first epoch: ``memory``, or a file
-            path prefix for datasets larger than memory (``None``: decode every epoch).
-        mixed_sizes: image folders whose images differ in size: ``resize`` center-crops each
-            to a square and resizes it to the model's size; ``reject`` stops with the sizes
-            found (to catch a folder that mixes datasets).
-    """
-
-    dataset: str = "mnist"
-    source: Literal["auto", "tfds", "vendored", "folder"] = "auto"
-    path: str | None = None
-    tfds_data_dir: str | None = None
-    split: str = "train"
-    labelled: int | None = None
-    batch_size: int = 64
-    shuffle_buffer: int = 10000
-    download_timeout: float = 3.0
-    cache: str | None = None
-    mixed_sizes: Literal["resize", "reject"] = "resize"
-
-    def validate(self) -> None:
-        _positive(self, "data", "batch_size", "shuffle_buffer", "download_timeout")
-        if self.labelled is not None and self.labelled < 1:
-            raise ConfigError(f"data.labelled must be positive or none, got {self.labelled}")
-        if self.source == "folder" and not self.path:
-            raise ConfigError("data.source=folder needs data.path (a folder of images)")
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """How the GAN learns.
-
-    Args:
-        steps: generator updates in total.
-        optimizer: ``adam`` or ``rmsprop`` (WGAN), for every network.
-        g_lr, d_lr: learning rates of the generator and the discriminator.
-        beta_1, beta_2: Adam moment decays (DCGAN uses beta_1 = 0.5).
-        ema_decay: keep an exponential moving average of the generator's weights with this
-            decay and ship it (``None``: no EMA).
-        log_every: steps between scalar summaries.
-        sample_every: steps between sample grids (TensorBoard and PNG).
-        checkpoint_every: steps between checkpoints (one is always written at the end).
-        keep_checkpoints: checkpoints to keep (``None``: keep all).
-        backup_every: steps between backups of the training state (``checkpoints/backup``,
-            only the newest is kept), what a killed process resumes from: 1 loses no
-            step, at the cost of a write per step.
-        num_samples: images in a sample grid (a square number fills the grid).
-        on_nonfinite: a NaN or Inf loss or weight: ``stop`` the run, or ``rollback`` to the
-            newest good checkpoint and continue with the learning rates times
-            ``rollback_lr_factor``, at most ``max_rollbacks`` times.
-    """
-
-    steps: int = 2000
-    optimizer: Literal["adam", "rmsprop"] = "adam"
-    g_lr: float = 2e-4
-    d_lr: float = 2e-4
-    beta_1: float = 0.5
-    beta_2: float = 0.999
-    ema_decay: float | None = None
-    log_every: int = 50
-    sample_every: int = 250
-    checkpoint_every: int = 500
-    keep_checkpoints: int | None = 5
-    backup_every: int | None = 100
-    num_samples: int = 64
-    on_nonfinite: Literal["stop", "rollback"] = "stop"
-    rollback_lr_factor: float = 0.5
-    max_rollbacks: int = 3
-
-    def validate(self) -> None:
-        _positive(
-            self,
-            "train",
-            "steps",
-            "g_lr",
-            "d_lr",
-            "log_every",
-            "sample_every",
-            "checkpoint_every",
-            "num_samples",
-        )
-        for field in ("beta_1", "beta_2"):
-            if not 0.0 <= getattr(self, field) < 1.0:
-                raise ConfigError(f"train.{field} must be in [0, 1), got {getattr(self, field)}")
-        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
-            raise ConfigError(f"train.ema_decay must be in (0, 1) or none, got {self.ema_decay}")
-        if self.backup_every is not None and self.backup_every < 1:
-            raise ConfigError(
-                f"train.backup_every must be positive or none, got {self.backup_every}"
-            )
-        if not 0.0 < self.rollback_lr_factor < 1.0:
-            raise ConfigError(
-                f"train.rollback_lr_factor must be in (0, 1), got {self.rollback_lr_factor}"
-            )
-        if self.max_rollbacks < 0:
-            raise ConfigError(f"train.max_rollbacks must be 0 or more, got {self.max_rollbacks}")
-        if self.keep_checkpoints is not None and self.keep_checkpoints < 1:
-            raise ConfigError(
-                f"train.keep_checkpoints must be positive or none, got {self.keep_checkpoints}"
-            )
-
-
-@dataclasses.dataclass
-class RuntimeConfig:
-    """Where and how the training runs.
-
-    Args:
-        strategy: ``auto`` (MirroredStrategy over all GPUs when there are several, one device
-            otherwise), ``one_device``, ``mirrored`` (all GPUs, or all CPU devices when there is
-            no GPU), ``multi_worker`` (MultiWorkerMirroredStrategy configured by TF_CONFIG) or
-            ``tpu`` (TPUStrategy on the TPU named by ``tpu``).
-        seed: seeds weights, noise and data order; the same seed gives the same run.
-        devices: devices for ``mirrored`` (e.g. ``/gpu:0,/gpu:1``); ``None`` for all.
-        virtual_cpus: split the host CPU into this many logical devices, to try distributed
-            training on a machine without GPUs.
-        tpu: the TPU for ``strategy=tpu`` (a name or ``grpc://`` address; ``None``: the one
-            the environment names, as on a Cloud TPU VM).
-        mixed_precision: ``none`` (float32), ``mixed_float16`` (GPUs; with loss scaling),
-            ``mixed_bfloat16`` (TPUs, recent CPUs), or ``auto``: mixed_float16 on GPUs,
-            mixed_bfloat16 on TPUs and on CPUs with native bfloat16 (AVX512_BF16, AMX), none
-            on other CPUs. Weights, losses and the networks' outputs
-            stay float32.
-        jit_compile: compile each replica's step with XLA; ``None`` (auto): on GPUs only (on
-            this project's CPU XLA made the DCGAN step slower; TPUs always compile).
-        steps_per_execution: training steps run in one ``tf.function`` call; more of them
-            hide the Python overhead of small models. Logging, samples, checkpoints and
-            evaluations still happen at their exact steps.
-    """
-
-    strategy: Literal["auto", "one_device", "mirrored", "multi_worker", "tpu"] = "auto"
-    seed: int = 0
-    devices: list[str] | None = None
-    virtual_cpus: int | None = None
-    tpu: str | None = None
-    mixed_precision: Literal["none", "auto", "mixed_float16", "mixed_bfloat16"] = "none"
-    jit_compile: bool | None = None
-    steps_per_execution: int = 1
-
-    def validate(self) -> None:
-        if self.virtual_cpus is not None and self.virtual_cpus < 1:
-            raise ConfigError(f"runtime.virtual_cpus must be positive, got {self.virtual_cpus}")
-        _positive(self, "runtime", "steps_per_execution")
-
-
-@dataclasses.dataclass
-class EvalConfig:
-    """Sample quality measured while training.
-
-    Args:
-        every: steps between evaluations (``None``: none). Each writes ``eval/*`` scalars to
-            TensorBoard and keeps the best generator by ``metric`` in ``checkpoints/best/`` and
-            ``generator_best.keras``.
-        metric: ``kid`` or ``fid`` (lower is better) to choose the best checkpoint, or
-            ``accuracy`` (higher is better): the held-out accuracy of a semi-supervised
-            discriminator's classifier (sgan), measured on ``split``.
-        num_samples: generated images (from a fixed latent batch) and real images compared.
-        extractor: ``auto`` (``mnist_cnn`` for MNIST digits, never for an image folder;
-            ``inception`` for other images when its weights are available; otherwise no
-            evaluation, with a note), ``mnist_cnn`` or ``inception``.
-        weights: the extractor's weights file (``None``: its default).
-        split: held-out split of the dataset for ``accuracy``.
-    """
-
-    every: int | None = None
-    metric: Literal["kid", "fid", "accuracy"] = "kid"
-    num_samples: int = 1000
-    extractor: Literal["auto", "mnist_cnn", "inception"] = "auto"
-    weights: str | None = None
-    split: str = "test"
-
-    def validate(self) -> None:
-        if self.every is not None and self.every < 1:
-            raise ConfigError(f"eval.every must be positive or none, got {self.every}")
-        if self.num_samples < 2:
-            raise ConfigError(f"eval.num_samples must be at least 2, got {self.num_samples}")
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "EvalConfig",
+    "ExperimentConfig",
+    "RuntimeConfig",
+    "TrainConfig",
+    "apply",
+    "load",
+    "parse_override",
+    "preset_overrides",
+    "resolve",
+    "save",
+]
 
 
 SECTIONS = ("data", "model", "objective", "train", "eval", "runtime")
@@ -498,13 +303,6 @@ def _coerce(value: Any, hint: Any, key: str, origin: str) -> Any:
             raise bad("a list")
         return [_coerce(item, args[0], key, origin) for item in items]
     raise TypeError(f"config key {key} has a type the config cannot parse: {hint}")
-
-
-def _positive(section: Any, name: str, *fields: str) -> None:
-    for field in fields:
-        value = getattr(section, field)
-        if value <= 0:
-            raise ConfigError(f"{name}.{field} must be positive, got {value}")
 
 
 def _read_yaml(path: str | Path) -> dict[str, Any]:

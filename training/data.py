@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from training.config import DataConfig, first_line
+from training.sections import DataConfig, first_line
 from zoo.errors import GanzooError
 
 log = logging.getLogger(__name__)

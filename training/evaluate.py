@@ -110,61 +110,6 @@ def classifier_accuracy(path: Path, config) -> float:
     return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
-def code_accuracy(codes: np.ndarray, predicted: np.ndarray, classes: int) -> float:
-    """Accuracy of the best one-to-one matching of code values to predicted classes: 1.0 when
-    each code value makes its own class (InfoGAN's categorical code), about 1/classes when the
-    code is ignored or the generator collapses to one class, since two code values can never
-    be credited with the same class. Which value became which class is learnt, not given, so
-    the matching is the one that scores best (the Hungarian assignment, as in clustering
-    accuracy)."""
-    codes, predicted = np.asarray(codes, np.int64), np.asarray(predicted, np.int64)
-    counts = np.zeros((max(int(codes.max()) + 1, 1), classes), np.int64)
-    np.add.at(counts, (codes, predicted), 1)
-    return best_assignment(counts) / len(codes)
-
-
-def best_assignment(weights: np.ndarray) -> int | float:
-    """The largest sum of entries of ``weights`` with at most one entry taken from each row and
-    each column: the Hungarian algorithm (Kuhn-Munkres with potentials, O(rows^2 cols)), exact.
-    With integer weights every step stays an integer, so the sum is exact too."""
-    w = np.asarray(weights)
-    if w.shape[0] > w.shape[1]:
-        w = w.T
-    rows, cols = w.shape
-    cost = (-w).tolist()  # the algorithm minimises
-    inf = math.inf
-    u, v = [0] * (rows + 1), [0] * (cols + 1)
-    owner = [0] * (cols + 1)  # owner[j]: the row (1-based) matched to column j; 0: none
-    way = [0] * (cols + 1)
-    for i in range(1, rows + 1):
-        owner[0], j0 = i, 0
-        min_v, used = [inf] * (cols + 1), [False] * (cols + 1)
-        while True:  # grow an alternating tree from row i until it reaches a free column
-            used[j0] = True
-            i0, delta, j1 = owner[j0], inf, 0
-            for j in range(1, cols + 1):
-                if not used[j]:
-                    reduced = cost[i0 - 1][j - 1] - u[i0] - v[j]
-                    if reduced < min_v[j]:
-                        min_v[j], way[j] = reduced, j0
-                    if min_v[j] < delta:
-                        delta, j1 = min_v[j], j
-            for j in range(cols + 1):
-                if used[j]:
-                    u[owner[j]] += delta
-                    v[j] -= delta
-                else:
-                    min_v[j] -= delta
-            j0 = j1
-            if owner[j0] == 0:
-                break
-        while j0:  # flip the path: every column on it takes the row before it
-            j1 = way[j0]
-            owner[j0] = owner[j1]
-            j0 = j1
-    return sum(w[owner[j] - 1, j - 1].item() for j in range(1, cols + 1) if owner[j])
-
-
 def generate(
     generator, num: int, seed: int, contract, batch_size: int = 500, real=None
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -253,7 +198,7 @@ def evaluate_run(
         predicted = np.argmax(extractor(fake)[1], axis=1)
         if not contract.labels:
             # an unsupervised code: which value became which class is learnt, not given
-            result["code_accuracy"] = code_accuracy(labels, predicted, classes)
+            result["code_accuracy"] = m.code_accuracy(labels, predicted, classes)
         else:
             # conditional: how often the extractor's classifier sees the class asked for
             result["class_accuracy"] = float(np.mean(predicted == labels))

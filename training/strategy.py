@@ -7,7 +7,7 @@ import os
 
 import tensorflow as tf
 
-from training.config import ConfigError, RuntimeConfig, first_line
+from training.sections import ConfigError, RuntimeConfig, first_line
 
 
 def configure_devices(runtime: RuntimeConfig) -> None:
