@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import tiny_config
+from tests.conftest import SHARED_STEPS, tiny_config
 from training import evaluate, metrics
 from training.classifier import HELD_OUT, accuracy_on, load_classifier
 from training.data import load_vendored_mnist
@@ -51,18 +51,20 @@ def test_class_balance_signals_collapse(extractor, mnist):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("eval") / "run"
-    train(tiny_config("dcgan", "train.steps=2"), run_dir)
-    return run_dir
+def tiny_run(trained_runs):
+    """The session's shared dcgan run: read-only, so evaluating it (which writes metrics.json
+    into the run folder) happens on a copy."""
+    return trained_runs("dcgan")
 
 
-def test_evaluate_run_writes_labelled_metrics(tiny_run, capsys):
-    code = evaluate.main([str(tiny_run), "--num-samples", "200", "--extractor", "mnist_cnn"])
+def test_evaluate_run_writes_labelled_metrics(trained_runs, tmp_path, capsys):
+    run = trained_runs.copy("dcgan", tmp_path / "run")
+    code = evaluate.main([str(run), "--num-samples", "200", "--extractor", "mnist_cnn"])
     out = capsys.readouterr().out
     assert code == 0
-    saved = json.loads((tiny_run / "metrics.json").read_text())
-    assert saved["extractor"] == "mnist_cnn" and saved["num_fake"] == 200 and saved["step"] == 2
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["extractor"] == "mnist_cnn" and saved["num_fake"] == 200
+    assert saved["step"] == SHARED_STEPS
     assert {"fid", "kid", "is", "precision", "recall", "swd", "class_entropy"} <= set(saved)
     assert set(saved["swd"]) == {"swd_16px", "swd_mean"}
     assert f"FID (mnist_cnn) {saved['fid']:.3f}" in out
@@ -141,12 +143,20 @@ def test_inception_extractor_with_user_supplied_weights(tmp_path):
         get_extractor("inception", tmp_path / "bad.h5")
 
 
-def _eval_tags(logdir):
-    tags = set()
+def _eval_scalars(logdir):
+    """{tag: {step: value}} of the ``eval/`` summaries in a run's event files."""
+    scalars = {}
     for events in logdir.glob("events.out.tfevents.*"):
         for event in tf.compat.v1.train.summary_iterator(str(events)):
-            tags.update(v.tag for v in event.summary.value if v.tag.startswith("eval/"))
-    return tags
+            for v in event.summary.value:
+                if v.tag.startswith("eval/"):
+                    value = float(tf.make_ndarray(v.tensor)) if v.HasField("tensor") else None
+                    scalars.setdefault(v.tag, {})[event.step] = value
+    return scalars
+
+
+def _eval_tags(logdir):
+    return set(_eval_scalars(logdir))
 
 
 def test_training_evaluates_and_keeps_the_best_generator(tmp_path):
@@ -163,7 +173,11 @@ def test_training_evaluates_and_keeps_the_best_generator(tmp_path):
         "eval/class_share/9",
     } <= tags
     best = json.loads((tmp_path / "run" / "best.json").read_text())
-    assert best["metric"] == "kid" and best["extractor"] == "mnist_cnn" and best["step"] in (2, 4)
+    assert best["metric"] == "kid" and best["extractor"] == "mnist_cnn"
+    # the best is the evaluation with the lowest KID, as logged at steps 2 and 4
+    kid = _eval_scalars(tmp_path / "run" / "logs")["eval/kid_mnist_cnn"]
+    assert sorted(kid) == [2, 4] and best["step"] == min(kid, key=kid.get)
+    assert best["value"] == pytest.approx(kid[best["step"]], rel=1e-6)
     assert (tmp_path / "run" / "generator_best.keras").is_file()
     state = tf.train.get_checkpoint_state(str(tmp_path / "run" / "checkpoints" / "best"))
     assert state.model_checkpoint_path.endswith(f"ckpt-{best['step']}")
@@ -202,10 +216,8 @@ def test_a_late_collapse_keeps_the_earlier_best(extractor, mnist):
 
 
 @pytest.fixture(scope="module")
-def cgan_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("cgan") / "run"
-    train(tiny_config("cgan", "train.steps=2"), run_dir)
-    return run_dir
+def cgan_run(trained_runs):
+    return trained_runs("cgan")
 
 
 def test_sample_grid_has_one_row_per_class(cgan_run, tiny_run, tmp_path, capsys):
@@ -222,17 +234,56 @@ def test_sample_grid_has_one_row_per_class(cgan_run, tiny_run, tmp_path, capsys)
     assert "is not a trained run folder" in capsys.readouterr().err
 
 
-def test_class_accuracy_only_for_conditional_generators(cgan_run, tiny_run):
-    conditional = evaluate.evaluate_run(cgan_run, ("fid",), 100, "mnist_cnn")
-    assert 0.0 <= conditional["class_accuracy"] <= 1.0
-    assert "class_accuracy" not in evaluate.evaluate_run(tiny_run, ("fid",), 100, "mnist_cnn")
+@pytest.fixture(scope="module")
+def digits(cgan_run, extractor):
+    """One 16x16 digit per class (index = class) that the digit classifier recognises at that
+    size: the images a generator that draws exactly the digit asked for would give."""
+    from training.config import load
+    from training.data import load_split
+
+    images, labels = load_split(load(cgan_run / "config.yaml").data, "test[:300]", 16, 1)
+    right = np.argmax(extractor(images)[1], axis=1) == labels
+    return np.stack([images[np.flatnonzero(right & (labels == c))[0]] for c in range(10)])
+
+
+def _drawing_run(trained_runs, family, dest, images):
+    """A copy of the shared run of ``family`` whose generator.keras, with the same inputs,
+    ignores all but ``label`` and gives ``images[label]``: a generator whose class or code
+    accuracy is known exactly."""
+    import keras
+
+    run = trained_runs.copy(family, dest)
+    trained = keras.saving.load_model(run / "generator.keras", compile=False)
+    inputs = [
+        keras.Input(t.shape[1:], name=t.name.split(":")[0], dtype=t.dtype) for t in trained.inputs
+    ]
+    table = keras.layers.Embedding(len(images), images[0].size, trainable=False)
+    label = next(i for i in inputs if i.name == "label")
+    drawing = keras.Model(inputs, keras.layers.Reshape(images.shape[1:])(table(label)))
+    table.set_weights([images.reshape(len(images), -1)])
+    drawing.save(run / "generator.keras")
+    return run
+
+
+def test_class_accuracy_is_how_often_the_class_asked_for_is_drawn(trained_runs, digits, tmp_path):
+    """Only a conditional generator gets a class accuracy: the share of its images that the
+    digit classifier sees as the class that was asked for."""
+    conditional = evaluate.evaluate_run(
+        trained_runs.copy("cgan", tmp_path / "cgan"), ("fid",), 100, "mnist_cnn"
+    )
+    assert "class_accuracy" in conditional and "code_accuracy" not in conditional
+    exact = _drawing_run(trained_runs, "cgan", tmp_path / "exact", digits)
+    assert evaluate.evaluate_run(exact, ("fid",), 100, "mnist_cnn")["class_accuracy"] == 1.0
+    # every image a digit, but always the next class: recognisable, never the one asked for
+    shifted = _drawing_run(trained_runs, "cgan", tmp_path / "shifted", np.roll(digits, -1, axis=0))
+    assert evaluate.evaluate_run(shifted, ("fid",), 100, "mnist_cnn")["class_accuracy"] == 0.0
+    unconditional = trained_runs.copy("dcgan", tmp_path / "dcgan")
+    assert "class_accuracy" not in evaluate.evaluate_run(unconditional, ("fid",), 100, "mnist_cnn")
 
 
 @pytest.fixture(scope="module")
-def infogan_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("infogan") / "run"
-    train(tiny_config("infogan", "train.steps=2"), run_dir)
-    return run_dir
+def infogan_run(trained_runs):
+    return trained_runs("infogan")
 
 
 def test_traversal_grids_vary_one_code_at_a_time(infogan_run, tmp_path, capsys):
@@ -299,13 +350,24 @@ def test_best_assignment_is_the_optimum_of_all_matchings():
         assert metrics.best_assignment(weights) == brute
 
 
-def test_infogan_reports_code_accuracy_not_class_accuracy(infogan_run, capsys):
-    code = evaluate.main([str(infogan_run), "--metrics", "fid", "--num-samples", "100"])
+def test_infogan_reports_code_accuracy_not_class_accuracy(trained_runs, digits, tmp_path, capsys):
+    """InfoGAN's categorical code is not a class: which code value became which digit is
+    learnt, so its accuracy is that of the best one-to-one matching of values to classes."""
+    run = trained_runs.copy("infogan", tmp_path / "trained")
+    code = evaluate.main([str(run), "--metrics", "fid", "--num-samples", "100"])
     out = capsys.readouterr().out
-    saved = json.loads((infogan_run / "metrics.json").read_text())
+    saved = json.loads((run / "metrics.json").read_text())
     assert code == 0 and "code_purity" not in saved and "class_accuracy" not in saved
-    assert 0.0 < saved["code_accuracy"] <= 1.0
     assert f"code accuracy (mnist_cnn) {saved['code_accuracy']:.3f}" in out
+    # code values that became the digits in another order: a perfect code
+    permuted = digits[np.random.default_rng(0).permutation(10)]
+    run = _drawing_run(trained_runs, "infogan", tmp_path / "permuted", permuted)
+    assert evaluate.evaluate_run(run, ("fid",), 100, "mnist_cnn")["code_accuracy"] == 1.0
+    # one digit whatever the code: the best matching pairs one code value (10 of 100) with it
+    run = _drawing_run(trained_runs, "infogan", tmp_path / "collapsed", digits[[3] * 10])
+    assert evaluate.evaluate_run(run, ("fid",), 100, "mnist_cnn")["code_accuracy"] == pytest.approx(
+        0.1
+    )
 
 
 def test_sgan_run_ships_a_classifier_measured_on_held_out_digits(tmp_path):

@@ -14,32 +14,23 @@ import yaml
 from export import ExportError, ExportOptions, export_run, verify
 from export import formats as fmt
 from export.__main__ import main
-from tests.conftest import tiny_config
+from tests.conftest import SHARED_STEPS
 from training import config as cfg
 from training.loop import Shipper, open_run, train
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("tiny") / "run"
-    train(tiny_config("dcgan", "train.steps=2"), run_dir)
-    return run_dir
-
-
-@pytest.fixture(scope="module")
-def tiny_cgan(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("tiny_cgan") / "run"
-    train(tiny_config("cgan", "train.steps=2"), run_dir)
-    return run_dir
+def tiny_run(trained_runs):
+    """The session's shared dcgan run (read-only: tests that write into it use a copy)."""
+    return trained_runs("dcgan")
 
 
 def _only(formats, variants=("float32",), **kwargs):
     return ExportOptions(formats=formats, tflite_variants=variants, repeats=1, **kwargs)
 
 
-def test_report_model_card_and_layout(tiny_run, tmp_path):
-    out = tmp_path / "exp"
-    report = export_run(tiny_run, out, ExportOptions(repeats=1))
+def test_report_model_card_and_layout(trained_runs):
+    out, report = trained_runs.export("dcgan")  # every format, ExportOptions(repeats=1)
     names = {p.name for p in out.iterdir()}
     assert names == {
         "saved_model",
@@ -70,17 +61,16 @@ def test_report_model_card_and_layout(tiny_run, tmp_path):
     assert saved["output"]["range"] == [-1.0, 1.0]
     assert report["results"][1]["max_abs_diff"] <= 1e-4
     card = json.loads((out / "model_card.json").read_text())
-    assert card["family"] == "dcgan" and card["preset"] == "tiny" and card["training_steps"] == 2
+    assert card["family"] == "dcgan" and card["preset"] == "tiny"
+    assert card["training_steps"] == SHARED_STEPS
     assert card["dataset"] == {"name": "mnist", "source": "vendored"}
     assert card["output"]["dtype"] == "float32"
     assert set(card["artifacts"]) == {r["format"] for r in saved["results"][1:]}
 
 
-def test_savedmodel_signature_is_named_and_batch_is_dynamic(tiny_run, tmp_path):
-    export_run(tiny_run, tmp_path / "exp", _only(("savedmodel",)))
-    signature = tf.saved_model.load(str(tmp_path / "exp" / "saved_model")).signatures[
-        "serving_default"
-    ]
+def test_savedmodel_signature_is_named_and_batch_is_dynamic(trained_runs, tiny_run):
+    out, _ = trained_runs.export("dcgan")
+    signature = tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
     spec = signature.structured_input_signature[1]
     assert list(spec) == ["z"] and spec["z"].shape.as_list() == [None, 8]
     assert list(signature.structured_outputs) == ["image"]
@@ -218,11 +208,10 @@ def test_converter_rejection_is_one_line_and_leaves_the_good_export(tmp_path, fm
     ]
 
 
-def test_missing_and_corrupt_generator(tmp_path, capsys):
+def test_missing_and_corrupt_generator(trained_runs, tmp_path, capsys):
     with pytest.raises(ExportError, match="is not a folder"):
         export_run(tmp_path / "nope")
-    run_dir = tmp_path / "run"
-    train(tiny_config("dcgan", "train.steps=1"), run_dir)
+    run_dir = trained_runs.copy("dcgan", tmp_path / "run")
     (run_dir / "generator.keras").unlink()
     with pytest.raises(ExportError, match="has no generator.keras; train first, or write it from"):
         export_run(run_dir)
@@ -283,12 +272,11 @@ def test_cli_table(tiny_run, tmp_path, capsys):
     assert missing == 1 and "is not a folder" in capsys.readouterr().err
 
 
-def test_sgan_generator_with_wide_activations_keeps_int8_parity(tmp_path):
+def test_sgan_generator_with_wide_activations_keeps_int8_parity(trained_runs, tmp_path):
     """A trained sgan generator feeds its softplus layers inputs of 10 and more, where TFLite's
     int8 softplus is wrong (a 5 dB export, measured); the generator it ships computes softplus
     in a form that quantizes (``zoo.sgan.ship``)."""
-    run_dir = tmp_path / "run"
-    train(tiny_config("sgan", "train.steps=1"), run_dir)
+    run_dir = trained_runs.copy("sgan", tmp_path / "run")
     session, _ = open_run(run_dir)
     generator = session.trainer.generator
     beta = generator.get_layer("hidden0_bn").beta
@@ -431,13 +419,13 @@ def test_a_failing_onnx_conversion_prints_no_tf2onnx_traceback(
     assert not [r.getMessage() for r in caplog.records if r.name.startswith("tf2onnx")]
 
 
-def test_exported_conditional_generators_clip_out_of_range_labels(tiny_cgan, tmp_path):
+def test_exported_conditional_generators_clip_out_of_range_labels(trained_runs):
     """Label 15 gives exactly the image of the last class and -1 that of class 0, in every
     runtime (before, TF and TFLite gave an image of no class, and ONNX read -1 as class 9)."""
-    out = tmp_path / "exp"
-    report = export_run(tiny_cgan, out, _only(("savedmodel", "tflite", "onnx")))
+    out, report = trained_runs.export("cgan")
     assert all(r["passed"] for r in report["results"])  # parity on in-range labels holds
-    n = yaml.safe_load((tiny_cgan / "config.yaml").read_text())["model"]["num_classes"]
+    run_dir = trained_runs("cgan")
+    n = yaml.safe_load((run_dir / "config.yaml").read_text())["model"]["num_classes"]
     z = np.repeat(np.random.default_rng(3).standard_normal((1, 8)).astype("float32"), 4, axis=0)
     labels = np.array([15, n - 1, -1, 0], dtype=np.int32)
     artifacts = {

@@ -1,14 +1,18 @@
 """One test module over every registered family: a family is tested once it is registered."""
 
+import functools
+import inspect
+import json
 import subprocess
 import sys
+import zipfile
 
 import keras
 import numpy as np
 import pytest
 
 import zoo
-from tests.conftest import tiny_config
+from tests.conftest import SHARED_STEPS, tiny_config
 from training.loop import build_session, open_run, train
 from zoo.losses import get_loss
 
@@ -20,9 +24,16 @@ def family(request):
     return zoo.get_family(request.param)
 
 
+@functools.cache
+def _built(name):
+    config = tiny_config(name)
+    return config, zoo.get_family(name).build(config.model)
+
+
 def _networks(family):
-    config = tiny_config(family.name)
-    return config, family.build(config.model)
+    """The family's tiny networks, untrained; built once and shared by the tests that only call,
+    save or clone them."""
+    return _built(family.name)
 
 
 def _feeds(model, n, seed=0, scale=1.0, num_classes=None, **given):
@@ -123,18 +134,18 @@ def test_keras_save_and_load(family, tmp_path):
             np.testing.assert_allclose(a, e, atol=1e-6)
 
 
-def test_short_fit_changes_both_networks(family, tmp_path):
-    config = tiny_config(family.name, "train.steps=3", "train.checkpoint_every=3")
+def test_short_fit_changes_both_networks(family, trained_runs):
+    config = trained_runs.config(family.name)
     initial = build_session(config).trainer
-    result = train(config, tmp_path / "run")
-    assert result.step == 3 and all(np.isfinite(v) for v in result.logs.values())
+    result = trained_runs.result(family.name)
+    assert result.step == SHARED_STEPS and all(np.isfinite(v) for v in result.logs.values())
     accuracies = {"d_real_acc", "d_fake_acc"}
     threshold = get_loss(config.objective.loss).threshold
     assert {"d_loss", "g_loss"} <= set(result.logs)
     assert (accuracies <= set(result.logs)) == (threshold is not None)
     assert ("gp" in result.logs) == (getattr(config.objective, "gp_weight", 0) > 0)
-    session, step = open_run(tmp_path / "run")
-    assert step == 3
+    session, step = open_run(result.run_dir)
+    assert step == SHARED_STEPS
     for name in ("generator", "discriminator"):
         before = getattr(initial, name).get_weights()
         after = getattr(session.trainer, name).get_weights()
@@ -142,108 +153,142 @@ def test_short_fit_changes_both_networks(family, tmp_path):
         assert sum(changed) >= len(changed) // 2, f"{name}: {sum(changed)}/{len(changed)} changed"
 
 
-LOAD_IN_FRESH_PROCESS = """
-import sys, numpy as np, keras
-model = keras.saving.load_model(sys.argv[1])
-feeds = np.load(sys.argv[2])
-args = [feeds[t.name.split(":")[0]] for t in model.inputs]
-np.save(sys.argv[3], np.asarray(model(args if len(args) > 1 else args[0], training=False)))
-ganzoo = [m for m in sys.modules if m == "zoo" or m.startswith(("zoo.", "training"))]
-assert not ganzoo, ganzoo
-"""
+# Each shipped artifact (file in the export folder, runtime) and how far it may be from the
+# trained generator's own output. The quantized variants trade accuracy for size.
+ARTIFACTS = {
+    "savedmodel": ("saved_model", "savedmodel", 1e-4),
+    "onnx": ("generator.onnx", "onnx", 1e-4),
+    "tflite-float32": ("generator.tflite", "tflite", 1e-4),
+    "tflite-float16": ("generator_float16.tflite", "tflite", 2e-2),
+    "tflite-dynamic": ("generator_dynamic.tflite", "tflite", 0.5),
+    "tflite-int8": ("generator_int8.tflite", "tflite", 0.5),
+}
 
 
-def test_generator_keras_reloads_in_a_fresh_process(family, tmp_path):
-    config = tiny_config(family.name, "train.steps=2")
-    train(config, tmp_path / "run")
-    session, _ = open_run(tmp_path / "run")
-    feeds = _feeds(
-        session.trainer.generator, 4, seed=2, num_classes=getattr(config.model, "num_classes", None)
-    )
-    np.savez(tmp_path / "feeds.npz", **feeds)
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            LOAD_IN_FRESH_PROCESS,
-            str(tmp_path / "run" / "generator.keras"),
-            str(tmp_path / "feeds.npz"),
-            str(tmp_path / "out.npy"),
-        ],
-        check=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
-    expected = np.asarray(_call(session.trainer.sampler, feeds))
-    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
+def run_artifact(kind, path, feeds):
+    """The image of a shipped artifact on ``feeds``, run as a user of the export would: by the
+    documented names (signature ``serving_default``, output ``image``) in the artifact's own
+    runtime, without ganzoo's export code. Its source also runs in a fresh process (below)."""
+    import numpy as np
+
+    if kind == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(["image"], feeds)[0]
+    if kind == "tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+        return runner(**feeds)["image"]
+    if kind == "savedmodel":
+        import tensorflow as tf
+
+        signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        return signature(**{k: tf.constant(v) for k, v in feeds.items()})["image"].numpy()
+    import keras  # kind == "keras": the run's generator.keras
+
+    model = keras.saving.load_model(path)
+    args = [feeds[t.name.split(":")[0]] for t in model.inputs]
+    return np.asarray(model(args if len(args) > 1 else args[0], training=False))
 
 
-RUN_ARTIFACT = """
-import sys, numpy as np
-kind, path, feeds_file, out_file = sys.argv[1:5]
-feeds = dict(np.load(feeds_file))
-if kind == "onnx":
-    import onnxruntime as ort
-    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    out = session.run(["image"], feeds)[0]
-elif kind == "tflite":
-    from ai_edge_litert.interpreter import Interpreter
-    runner = Interpreter(model_path=path).get_signature_runner("serving_default")
-    out = runner(**feeds)["image"]
-else:
-    import tensorflow as tf
-    signature = tf.saved_model.load(path).signatures["serving_default"]
-    out = signature(**{k: tf.constant(v) for k, v in feeds.items()})["image"].numpy()
-np.save(out_file, out)
-ganzoo = [m for m in ("zoo", "training", "export") if m in sys.modules]
-assert not ganzoo, ganzoo
-if kind != "savedmodel":
-    assert "tensorflow" not in sys.modules and "keras" not in sys.modules, kind + " imported TF"
-"""
+def _keras_classes(path):
+    """(module, class) of every serialized object in a .keras file's config."""
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    found, todo = set(), [config]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            if "class_name" in item and "module" in item:
+                found.add((item["module"], item["class_name"]))
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return found
 
 
-def test_every_format_exports_and_matches_keras_in_a_fresh_process(family, tmp_path):
-    from export import ExportOptions, export_run
+def _trained_output(run_dir, n, seed):
+    """Feeds for the run's generator and the image the trained (in-memory) sampler makes."""
+    session, _ = open_run(run_dir)
+    classes = getattr(session.config.model, "num_classes", None)
+    feeds = _feeds(session.trainer.generator, n, seed=seed, num_classes=classes)
+    return feeds, np.asarray(_call(session.trainer.sampler, feeds))
 
-    config = tiny_config(family.name, "train.steps=2")
-    train(config, tmp_path / "run")
-    report = export_run(tmp_path / "run", options=ExportOptions(repeats=1))
+
+def test_every_format_exports_and_matches_the_trained_generator(family, trained_runs):
+    """Every family, every format: the export passes its own parity check, and each artifact,
+    run by its documented names in its own runtime, gives the trained generator's images. The
+    generator.keras gives them exactly, and names only Keras' own classes, so it loads where
+    ganzoo is not installed (checked in a fresh process for a few families below)."""
+    out, report = trained_runs.export(family.name)
     assert all(row["passed"] for row in report["results"]), report["results"]
-    out = tmp_path / "run" / "export"
-
-    session, _ = open_run(tmp_path / "run")
-    feeds = _feeds(
-        session.trainer.generator, 5, seed=3, num_classes=getattr(config.model, "num_classes", None)
-    )
-    expected = np.asarray(_call(session.trainer.sampler, feeds))
-    np.savez(tmp_path / "feeds.npz", **feeds)
-    artifacts = {
-        "savedmodel": ("savedmodel", out / "saved_model", 1e-4),
-        "onnx": ("onnx", out / "generator.onnx", 1e-4),
-        "tflite-float32": ("tflite", out / "generator.tflite", 1e-4),
-        "tflite-float16": ("tflite", out / "generator_float16.tflite", 2e-2),
-        "tflite-dynamic": ("tflite", out / "generator_dynamic.tflite", 0.5),
-        "tflite-int8": ("tflite", out / "generator_int8.tflite", 0.5),
-    }
-    for key, (kind, path, atol) in artifacts.items():
-        result = tmp_path / f"{key}.npy"
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                RUN_ARTIFACT,
-                kind,
-                str(path),
-                str(tmp_path / "feeds.npz"),
-                str(result),
-            ],
-            check=True,
-            cwd=tmp_path,
-            timeout=120,
-        )
-        actual = np.load(result)
+    run_dir = trained_runs(family.name)
+    feeds, expected = _trained_output(run_dir, 5, seed=3)
+    for key, (file, kind, atol) in ARTIFACTS.items():
+        actual = run_artifact(kind, out / file, feeds)
         assert actual.shape == expected.shape, key
         assert np.abs(actual - expected).max() <= atol, key
+    np.testing.assert_array_equal(
+        run_artifact("keras", run_dir / "generator.keras", feeds), expected
+    )
+    foreign = {
+        c for c in _keras_classes(run_dir / "generator.keras") if c[0].split(".")[0] != "keras"
+    }
+    assert not foreign, f"generator.keras needs classes outside Keras: {foreign}"
+
+
+# The fresh-process check is about the runtimes, not the families, so a few families cover it:
+# dcgan (one input), infogan (three inputs: z, label, code) and sgan (a generator shipped in
+# another form than it trains in, and a classifier beside it).
+FRESH_PROCESS_FAMILIES = ("dcgan", "infogan", "sgan")
+
+IN_A_FRESH_PROCESS = """
+import json, sys
+import numpy as np
+jobs, report_file = json.loads(sys.argv[1]), sys.argv[2]
+imported_tf = None
+for kind, path, feeds_file, out_file in jobs:  # the runtimes that need no TF come first
+    if kind in ("savedmodel", "keras") and imported_tf is None:
+        imported_tf = [m for m in ("tensorflow", "keras") if m in sys.modules]
+    np.save(out_file, run_artifact(kind, path, dict(np.load(feeds_file))))
+ganzoo = [m for m in sys.modules if m.split(".")[0] in ("zoo", "training", "export", "tests")]
+with open(report_file, "w") as f:
+    json.dump({"tf_before_tf_runtimes": imported_tf, "ganzoo": ganzoo}, f)
+"""
+
+
+def test_exports_run_without_tensorflow_or_ganzoo_in_a_fresh_process(trained_runs, tmp_path):
+    """What ships runs where neither TensorFlow (ONNX, TFLite) nor ganzoo (every format, the
+    generator.keras too) is imported: one fresh process runs every artifact of a few families,
+    the TFLite and ONNX ones before anything imports TensorFlow."""
+    jobs, expected = [], {}
+    for name in FRESH_PROCESS_FAMILIES:
+        out, _ = trained_runs.export(name)
+        feeds, expected[name] = _trained_output(trained_runs(name), 5, seed=3)
+        np.savez(tmp_path / f"{name}.npz", **feeds)
+        artifacts = {key: (out / file, kind, atol) for key, (file, kind, atol) in ARTIFACTS.items()}
+        artifacts["keras"] = (trained_runs(name) / "generator.keras", "keras", 0.0)
+        for key, (path, kind, atol) in artifacts.items():
+            result = tmp_path / f"{name}-{key}.npy"
+            jobs.append((name, key, kind, path, tmp_path / f"{name}.npz", result, atol))
+    jobs.sort(key=lambda job: job[2] in ("savedmodel", "keras"))
+    script = inspect.getsource(run_artifact) + IN_A_FRESH_PROCESS
+    argv = json.dumps([[kind, str(p), str(f), str(r)] for _, _, kind, p, f, r, _ in jobs])
+    subprocess.run(
+        [sys.executable, "-c", script, argv, str(tmp_path / "modules.json")],
+        check=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    modules = json.loads((tmp_path / "modules.json").read_text())
+    assert modules["tf_before_tf_runtimes"] == [], "ONNX or TFLite imported TensorFlow"
+    assert modules["ganzoo"] == []
+    for name, key, _, _, _, result, atol in jobs:
+        actual = np.load(result)
+        assert actual.shape == expected[name].shape, (name, key)
+        assert np.abs(actual - expected[name]).max() <= atol, (name, key)
 
 
 def test_gan_trains_with_the_minimax_generator_loss(tmp_path):

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import tiny_config
+from tests.conftest import SHARED_STEPS, tiny_config
 from training.config import load
 from training.loop import RunError, open_run, train
+from training.run import main as run_main
 from zoo import losses
 
 TINY = ["dcgan", "--preset", "tiny", "--set", "data.source=vendored"]
@@ -48,9 +49,10 @@ def _same_weights(a, b, atol=1e-6):
 
 
 @pytest.mark.slow
-def test_sigkill_at_a_random_step_then_resume_loses_no_step(tmp_path):
+def test_sigkill_at_a_random_step_then_resume_loses_no_step(tmp_path, capsys):
     """SIGKILL (no chance to checkpoint) after a random completed step; --resume starts at that
-    step or later, and ends with the weights of a run that was never interrupted."""
+    step or later, and ends with the weights of a run that was never interrupted. (The resume
+    runs the CLI's ``main`` in this process: what is under test is the killed run's folder.)"""
     run_dir = tmp_path / "killed"
     kill_after = random.Random().randint(5, 40)
     extra = ["--set", "train.backup_every=1", "--set", "train.checkpoint_every=1000"]
@@ -64,9 +66,10 @@ def test_sigkill_at_a_random_step_then_resume_loses_no_step(tmp_path):
     assert proc.returncode == -signal.SIGKILL
 
     target = kill_after + 20
-    proc = _cli("dcgan", "--run-dir", str(run_dir), "--resume", "--set", f"train.steps={target}")
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-2000:]
+    capsys.readouterr()
+    resume = ["dcgan", "--run-dir", str(run_dir), "--resume", "--set", f"train.steps={target}"]
+    assert run_main(resume) == 0
+    out = capsys.readouterr().out
     resumed_at = int(out.split(f"resuming {run_dir} at step ")[1].split("/")[0])
     assert kill_after <= resumed_at < target, (kill_after, resumed_at)
 
@@ -190,12 +193,13 @@ def _limit_file_size(limit):
 
 
 @pytest.mark.slow
-def test_full_disk_is_a_clear_error_and_the_previous_checkpoint_survives(tmp_path):
+def test_full_disk_is_a_clear_error_and_the_previous_checkpoint_survives(
+    trained_runs, tmp_path, capsys
+):
     """The process may not grow any file beyond a few KB (RLIMIT_FSIZE): every larger write
-    fails as it would on a full disk."""
-    run_dir = tmp_path / "run"
-    args = [*TINY, "--set", "train.steps=2", "--run-dir", str(run_dir)]
-    assert _cli(*args).wait(timeout=300) == 0
+    fails as it would on a full disk. The run to resume is a copy of the session's shared
+    dcgan run (the tiny preset, as ``TINY`` trains it)."""
+    run_dir = trained_runs.copy("dcgan", tmp_path / "run")
     before = sorted(p.name for p in (run_dir / "checkpoints").glob("ckpt-*"))
 
     proc = _cli(
@@ -215,11 +219,12 @@ def test_full_disk_is_a_clear_error_and_the_previous_checkpoint_survives(tmp_pat
     assert lines[-1].startswith("error: cannot write") and "Traceback" not in err, err[-3000:]
     assert "File too large" in lines[-1] and "is intact" in lines[-1]
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("ckpt-*")) == before
-    assert open_run(run_dir)[1] == 2
+    assert open_run(run_dir)[1] == SHARED_STEPS < 6
 
-    proc = _cli("dcgan", "--run-dir", str(run_dir), "--resume", "--set", "train.steps=6")
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0 and "done: 6 steps" in out, err[-2000:]
+    # the run goes on once there is room (the CLI's main, in this process)
+    capsys.readouterr()
+    assert run_main(["dcgan", "--run-dir", str(run_dir), "--resume", "--set", "train.steps=6"]) == 0
+    assert "done: 6 steps" in capsys.readouterr().out
 
 
 def _make_read_only(path):
@@ -239,9 +244,8 @@ def _make_writable(path):
 
 
 @pytest.mark.slow
-def test_read_only_run_folder_is_a_clear_error_and_changes_nothing(tmp_path):
-    run_dir = tmp_path / "run"
-    assert _cli(*TINY, "--set", "train.steps=2", "--run-dir", str(run_dir)).wait(300) == 0
+def test_read_only_run_folder_is_a_clear_error_and_changes_nothing(trained_runs, tmp_path, capsys):
+    run_dir = trained_runs.copy("dcgan", tmp_path / "run")  # the tiny preset, as TINY trains it
     snapshot = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     _make_read_only(run_dir)
     try:
@@ -254,7 +258,8 @@ def test_read_only_run_folder_is_a_clear_error_and_changes_nothing(tmp_path):
     assert last.startswith(f"error: run folder {run_dir} is not writable"), err[-2000:]
     assert "Traceback" not in err
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == snapshot
-    assert load(run_dir / "config.yaml").train.steps == 2
-    proc = _cli("dcgan", "--run-dir", str(run_dir), "--resume", "--set", "train.steps=4")
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0 and "done: 4 steps" in out, err[-2000:]
+    assert load(run_dir / "config.yaml").train.steps == SHARED_STEPS < 4
+    # writable again, it resumes (the CLI's main, in this process)
+    capsys.readouterr()
+    assert run_main(["dcgan", "--run-dir", str(run_dir), "--resume", "--set", "train.steps=4"]) == 0
+    assert "done: 4 steps" in capsys.readouterr().out
