@@ -53,10 +53,6 @@ class Input:
         if self.kind == "data" and not self.key:
             raise ValueError("a 'data' input needs the batch key it reads")
 
-    @property
-    def drawn(self) -> bool:
-        return self.kind != "data"
-
 
 def normal() -> Input:
     return Input("normal")

@@ -2,21 +2,13 @@
 ``train_step`` (see ``base.Trainer`` for what they share).
 
 ``KINDS`` maps the kind a family's contract names (``zoo.contract.Contract.kind``) to its class;
-a plug-in or a test registers a new kind with ``register_kind``.
+a plug-in or a test adds a new kind to it.
 """
 
 from training.trainers.adversarial import AdversarialTrainer, batches_per_step
 from training.trainers.base import Trainer
 
 KINDS: dict[str, type[Trainer]] = {"adversarial": AdversarialTrainer}
-
-
-def register_kind(name: str, cls: type[Trainer]) -> type[Trainer]:
-    """Adds a trainer kind; a name that is taken raises."""
-    if name in KINDS:
-        raise ValueError(f"trainer kind {name!r} is already registered")
-    KINDS[name] = cls
-    return cls
 
 
 def get_kind(name: str) -> type[Trainer]:
@@ -32,5 +24,4 @@ __all__ = [
     "Trainer",
     "batches_per_step",
     "get_kind",
-    "register_kind",
 ]
