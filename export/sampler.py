@@ -19,14 +19,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import yaml
 
+from zoo.contract import CALIBRATION_FILE
 from zoo.errors import GanzooError
 
 if TYPE_CHECKING:  # imported where they are used, so that ``python -m export --help`` is instant
     import keras
     import tensorflow as tf
-
-
-CALIBRATION_FILE = "calibration.npz"  # real examples of the data inputs, written by training
 
 
 class ExportError(GanzooError, RuntimeError):

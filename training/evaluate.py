@@ -159,6 +159,7 @@ def evaluate_run(
     from training.config import load
     from training.features import default_extractor, get_extractor, no_extractor_note
     from training.sample import load_generator
+    from zoo.contract import CALIBRATION_FILE
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "generator.keras").is_file():
@@ -187,7 +188,7 @@ def evaluate_run(
     classes = contract.num_classes
     real = None
     if contract.data_keys:  # inputs read from the data: the run's own real examples
-        with np.load(run_dir / "calibration.npz") as arrays:
+        with np.load(run_dir / CALIBRATION_FILE) as arrays:
             real = {key: arrays[key] for key in arrays.files}
     start = time.perf_counter()
     fake, labels = generate(generator, num_samples, seed, contract, real=real)

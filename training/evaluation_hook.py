@@ -21,7 +21,7 @@ from training import callbacks as cb
 from training.data import load_split
 from training.evaluate import real_images
 from training.features import default_extractor, get_extractor, no_extractor_note
-from training.grids import sample_fn
+from training.grids import fixed_noise, sample_fn
 
 
 class EvaluationHook:
@@ -59,11 +59,7 @@ class EvaluationHook:
         self.extractor = get_extractor(name, ev.weights)
         seed = config.runtime.seed
         self.real_features, _ = self.extractor(real_images(config, ev.num_samples, seed + 1))
-        self.z = (
-            np.random.default_rng([seed, 2])
-            .standard_normal((ev.num_samples, config.model.latent_dim))
-            .astype(np.float32)
-        )
+        self.z = fixed_noise(self.trainer, ev.num_samples, np.random.default_rng([seed, 2]))
 
     def callback(self, run_dir: Path, writer, store, shipper) -> cb.Callback:
         """The callback that evaluates every ``eval.every`` steps into ``writer`` and, at a new

@@ -43,6 +43,15 @@ def grid_labels(num: int, num_classes: int) -> tuple[np.ndarray, int]:
     return np.repeat(np.arange(num_classes, dtype=np.int32), per_class), per_class
 
 
+def fixed_noise(trainer, num: int, rng: np.random.Generator) -> np.ndarray:
+    """A fixed batch of ``num`` rows of the generator's normal input (what ``sample_fn`` takes
+    as ``z``), or rows of nothing for a generator without one (its grid is set by its other
+    inputs)."""
+    shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in trainer.sampler.inputs}
+    normal = [name for name, spec in trainer.contract.inputs.items() if spec.kind == "normal"]
+    return rng.standard_normal((num, *shapes[normal[0]]) if normal else (num, 0)).astype(np.float32)
+
+
 def sample_fn(trainer, labels: np.ndarray | None = None, real: dict | None = None):
     """z -> images of ``trainer``'s shipped generator (``trainer.generate``), its other inputs
     as its contract declares them: a class input gets ``labels`` or, when none are given,

@@ -29,7 +29,7 @@ from training.checkpoints import CheckpointError, CheckpointStore, Shipper
 from training.config import ExperimentConfig
 from training.data import make_dataset
 from training.evaluation_hook import EvaluationHook
-from training.grids import grid_labels, sample_fn
+from training.grids import fixed_noise, grid_labels, sample_fn
 from training.rundir import RunError, locked_run_dir, write_run_dir
 from training.session import (
     Session,
@@ -199,13 +199,7 @@ def _callbacks(
     if trainer.contract.num_classes:  # a class input: one row per class
         labels, cols = grid_labels(num, trainer.contract.num_classes)
         num = len(labels)
-    normal = [name for name, spec in trainer.contract.inputs.items() if spec.kind == "normal"]
-    shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in trainer.sampler.inputs}
-    z_fixed = (
-        np.random.default_rng(config.runtime.seed)
-        .standard_normal((num, *shapes[normal[0]]) if normal else (num, 0))
-        .astype(np.float32)
-    )
+    z_fixed = fixed_noise(trainer, num, np.random.default_rng(config.runtime.seed))
     learning_rates = {name: opt.learning_rate for name, opt in trainer.optimizers.items()}
     callbacks = [
         cb.ScalarLogger(writer, train_cfg.log_every, learning_rates),

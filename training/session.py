@@ -23,6 +23,7 @@ from training.data import make_dataset
 from training.rundir import RunError
 from training.strategy import make_strategy, mixed_precision_policy, use_jit
 from training.trainers import Trainer, get_kind
+from zoo.contract import CALIBRATION_FILE
 
 
 @dataclasses.dataclass
@@ -118,21 +119,23 @@ def initialize_networks(session: Session, num: int = 500) -> None:
     family = zoo.get_family(config.family)
     if family.initialize is None:
         return
-    dataset, _ = make_dataset(
-        config.data, config.model.image_size, config.model.channels, config.runtime.seed
-    )
-    images, count = [], 0
-    for batch in dataset:
-        images.append(batch["image"] if isinstance(batch, dict) else batch)
-        count += int(images[-1].shape[0])
-        if count >= num:
-            break
-    trainer = session.trainer
+    images = first_examples(config, ("image",), num, config.runtime.seed)["image"]
     with session.strategy.scope():
-        family.initialize(trainer.networks, tf.concat(images, 0)[:num])
+        family.initialize(session.trainer.networks, tf.constant(images))
 
 
-CALIBRATION_FILE = "calibration.npz"
+def first_examples(config: ExperimentConfig, keys, num: int, seed: int) -> dict[str, np.ndarray]:
+    """The first ``num`` examples of each batch key in ``keys``, from a stream of the run's data
+    of its own (shuffled with ``seed``): iterating the training stream would move its shuffle,
+    which a resumed run would not see."""
+    dataset, _ = make_dataset(config.data, config.model.image_size, config.model.channels, seed)
+    parts: dict[str, list] = {key: [] for key in keys}
+    for batch in dataset:
+        for key in keys:
+            parts[key].append(batch[key].numpy())
+        if sum(len(p) for p in parts[keys[0]]) >= num:
+            break
+    return {key: np.concatenate(chunks)[:num] for key, chunks in parts.items()}
 
 
 def write_calibration(session: Session, out_dir: Path, num: int = 256) -> dict | None:
@@ -148,17 +151,7 @@ def write_calibration(session: Session, out_dir: Path, num: int = 256) -> dict |
     if path.is_file():
         with np.load(path) as arrays:
             return {key: arrays[key] for key in arrays.files}
-    config = session.config
-    dataset, _ = make_dataset(
-        config.data, config.model.image_size, config.model.channels, config.runtime.seed + 3
-    )
-    arrays: dict[str, list] = {key: [] for key in keys}
-    for batch in dataset:
-        for key in keys:
-            arrays[key].append(batch[key].numpy())
-        if sum(len(a) for a in arrays[keys[0]]) >= num:
-            break
-    examples = {key: np.concatenate(parts)[:num] for key, parts in arrays.items()}
+    examples = first_examples(session.config, keys, num, session.config.runtime.seed + 3)
     partial = path.with_suffix(".tmp.npz")
     np.savez(partial, **examples)
     os.replace(partial, path)

@@ -29,6 +29,7 @@ from typing import Literal
 import numpy as np
 
 Kind = Literal["normal", "class", "code", "data"]
+CALIBRATION_FILE = "calibration.npz"  # the run folder's real examples of the data inputs
 
 
 @dataclasses.dataclass(frozen=True)

@@ -130,18 +130,14 @@ class AdversarialTrainer(Trainer):
 
     def discriminate(self, images, conditions) -> dict:
         """The discriminator's outputs by name on ``images``, with its other inputs (a
-        ``label``) from ``conditions`` (``None`` where absent)."""
-        feeds = {"image": images}
-        for tensor in self.discriminator.inputs[1:]:
-            name = tensor.name.split(":")[0]
-            feeds[name] = conditions.get(name)
-        return self.call_network(self.discriminator, feeds)
+        ``label``) taken by name from ``conditions``."""
+        return self.call_network(self.discriminator, {**conditions, "image": images})
 
     def _uniform(self, stream, shape, local_batch, index):
         return self.draw("uniform", shape, local_batch, stream, index)
 
     def _critic(self, images, conditions):
-        adversarial = next(t for t in self.terms if hasattr(t, "logit"))
+        adversarial = next(t for t in self.terms if isinstance(t, Adversarial))
         return adversarial.logit(self.discriminate(images, conditions))
 
 

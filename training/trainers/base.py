@@ -31,6 +31,13 @@ import tensorflow as tf
 from zoo.contract import Contract
 
 
+def feed(network: keras.Model, feeds: Mapping, training: bool):
+    """``network`` called on ``feeds``, its inputs by name (one tensor, or a list in the
+    network's input order)."""
+    args = [feeds[t.name.split(":")[0]] for t in network.inputs]
+    return network(args if len(args) > 1 else args[0], training=training)
+
+
 def stream_key(seed: int, stream: str) -> int:
     """A stable 63-bit number for (run seed, stream name): independent streams for different
     names and seeds (seed 1's ``z`` is not seed 0's ``gp``)."""
@@ -219,17 +226,13 @@ class Trainer(keras.Model):
     @staticmethod
     def call_network(network: keras.Model, feeds: Mapping, training: bool = True):
         """``network`` on the feeds named like its inputs; outputs by name (a dict)."""
-        names = [t.name.split(":")[0] for t in network.inputs]
-        args = [feeds[n] for n in names]
-        out = network(args if len(args) > 1 else args[0], training=training)
+        out = feed(network, feeds, training)
         outputs = list(network.output_names)
         return dict(zip(outputs, out if len(outputs) > 1 else [out], strict=True))
 
     def run_generator(self, inputs: Mapping, name: str = "generator", training: bool = True):
         """The output of generator ``name`` on its inputs by name."""
-        network = self.net(name)
-        args = [inputs[t.name.split(":")[0]] for t in network.inputs]
-        return network(args if len(args) > 1 else args[0], training=training)
+        return feed(self.net(name), inputs, training)
 
     # -- what ships, what is saved, what is logged ----------------------------------------
 
@@ -246,9 +249,7 @@ class Trainer(keras.Model):
 
     def generate(self, feeds: Mapping[str, np.ndarray], training: bool = False):
         """Images of the shipped generator from inputs by name."""
-        names = [t.name.split(":")[0] for t in self.sampler.inputs]
-        args = [feeds[n] for n in names]
-        return self.sampler(args if len(args) > 1 else args[0], training=training)
+        return feed(self.sampler, feeds, training)
 
     def optimizer_key(self, name: str) -> str:
         return f"{name}_optimizer"
