@@ -269,3 +269,82 @@ def test_file_cache_in_a_missing_folder_is_an_error_up_front(tmp_path):
     )
     with pytest.raises(data.DataError, match="the folder .*no does not exist; create it"):
         data.make_dataset(config, 16, 1, seed=0)
+
+
+def test_views_of_a_known_image():
+    """One bright pixel on a dark background: bold grows it to 3x3, thin (2x2 erosion) removes
+    it, edges outline the 3x3 around it, low_res4 averages 4x4 blocks."""
+    from training import views
+
+    image = np.full((8, 8, 1), -1.0, np.float32)
+    image[3, 3] = 1.0
+    bold = views.view("bold", image).numpy()[..., 0]
+    assert (bold[2:5, 2:5] == 1.0).all() and (bold == 1.0).sum() == 9
+    assert (views.view("thin", image).numpy() == -1.0).all()
+    edges = views.view("edges", image).numpy()[..., 0]
+    np.testing.assert_array_equal(edges == 1.0, bold == 1.0)  # 3x3 max - 3x3 min, minus 1
+    low = views.view("low_res4", image[None]).numpy()
+    assert low.shape == (1, 2, 2, 1) and low[0, 0, 0, 0] == pytest.approx((15 * -1 + 1) / 16)
+    np.testing.assert_array_equal(views.view("none", image), image)
+
+
+def test_paired_batches_carry_the_view_of_each_image():
+    config = DataConfig(source="vendored", batch_size=4, pair="edges")
+    batch, _ = _batch(config)
+    from training import views
+
+    np.testing.assert_allclose(batch["source"], views.view("edges", batch["image"]), atol=1e-6)
+    assert batch["source"].shape == batch["image"].shape and set(batch) == {
+        "image",
+        "label",
+        "source",
+    }
+
+
+def test_two_domains_come_from_their_own_splits_and_resume_with_skip():
+    config = DataConfig(
+        source="vendored",
+        batch_size=8,
+        domains=["test[:100]", "test[100:200]"],
+        domain_views=["none", "bold"],
+    )
+    stream, description = data.make_dataset(config, 28, 1, seed=1)
+    first = list(stream.take(3))
+    assert set(first[0]) == {"image_a", "image_b"} and "B: " in description
+    digits, _ = data.load_split(config, "test[:200]", 28, 1)
+    from training import views
+
+    bold = views.view("bold", digits[100:]).numpy()
+    for images, pool in (("image_a", digits[:100]), ("image_b", bold)):
+        for image in first[0][images].numpy():  # each image is one of its own domain's
+            assert np.abs(pool - image).reshape(len(pool), -1).max(axis=1).min() < 1e-5
+    resumed = next(iter(data.make_dataset(config, 28, 1, seed=1, skip=16)[0]))
+    for key in ("image_a", "image_b"):
+        np.testing.assert_array_equal(resumed[key], first[2][key])
+
+
+def test_domain_folders_and_their_errors(tmp_path):
+    for domain, value in (("A", 0), ("B", 255)):
+        for i in range(3):
+            _write(tmp_path / domain / f"{i}.png", (8, 8), mode="L", value=value)
+    config = DataConfig(source="folder", path=str(tmp_path), batch_size=2, domains=["A", "B"])
+    batch, _ = _batch(config, 8, 1)
+    assert (batch["image_a"].numpy() == -1).all() and (batch["image_b"].numpy() == 1).all()
+    with pytest.raises(data.DataError, match="is not a folder"):
+        data.make_dataset(dataclasses.replace(config, domains=["A", "C"]), 8, 1, seed=0)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["data.pair=sketch"], "data view 'sketch' is not one of none, edges"),
+        (["data.domains=trainA"], "needs two domains or more"),
+        (["data.domains=a,b", "data.domain_views=bold"], "has 1 views for 2 data.domains"),
+        (["data.domains=a,b", "data.pair=edges"], "cannot be combined with data.pair"),
+    ],
+)
+def test_bad_pair_and_domain_settings_are_one_line(overrides, message):
+    from training import config as cfg
+
+    with pytest.raises(cfg.ConfigError, match=message):
+        cfg.resolve("dcgan", "tiny", overrides=overrides)

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from training import views
 from training.sections import DataConfig, first_line
 from zoo.errors import GanzooError
 
@@ -86,6 +87,8 @@ def make_dataset(
     """
     if config.cache not in (None, "memory"):
         _check_cache_prefix(config.cache)
+    if config.domains:
+        return _domains_dataset(config, image_size, channels, seed, skip, global_batch_size)
     source = open_source(config, channels, seed)
     batch = global_batch_size or config.batch_size
     ds = source.examples
@@ -103,7 +106,10 @@ def make_dataset(
 
     def preprocess(image, label):
         image = _to_model_format(source.decode(image), image_size, channels)
-        return {"image": image, "label": tf.cast(label, tf.int32)}
+        example = {"image": image, "label": tf.cast(label, tf.int32)}
+        if config.pair:
+            example["source"] = views.view(config.pair, image)
+        return example
 
     decode = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if config.cache:  # decode once; the shuffle order depends on the seed only, not on this
@@ -130,6 +136,34 @@ def make_dataset(
         )
         description += f"; {len(labels)} of them labelled ({len(labels) // _classes(labels)}/class)"
     return ds.prefetch(tf.data.AUTOTUNE), description
+
+
+def _domains_dataset(config, image_size, channels, seed, skip, global_batch_size):
+    """Batches of ``image_a``, ``image_b``, ...: one stream per domain (``data.domains``), each
+    from its own split or subfolder, shuffled with its own seed and viewed as
+    ``data.domain_views`` says, so that no pairs are seen; all skip ``skip`` examples to
+    resume."""
+    streams, described = {}, []
+    domain_views = config.domain_views or ["none"] * len(config.domains)
+    for i, (domain, view) in enumerate(zip(config.domains, domain_views, strict=True)):
+        name = chr(ord("a") + i)
+        if config.source == "folder":
+            folder = Path(config.path) / domain
+            if not folder.is_dir():
+                raise DataError(f"data.domains: {folder} is not a folder (domain {name})")
+            one = dataclasses.replace(config, path=str(folder), domains=None, domain_views=None)
+        else:
+            one = dataclasses.replace(config, split=domain, domains=None, domain_views=None)
+        ds, description = make_dataset(
+            one, image_size, channels, seed + 7919 * i, skip, global_batch_size
+        )
+        streams[name] = ds.map(lambda b, v=view: views.view(v, b["image"]))
+        shown = "" if view == "none" else f", {view}"
+        described.append(f"{name.upper()}: {description.split(',')[0]}{shown}")
+    zipped = tf.data.Dataset.zip(streams).map(
+        lambda batches: {f"image_{name}": images for name, images in batches.items()}
+    )
+    return zipped.prefetch(tf.data.AUTOTUNE), "domains " + "; ".join(described)
 
 
 def _check_cache_prefix(prefix: str) -> None:

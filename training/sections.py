@@ -26,6 +26,10 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+# Views of an image a pipeline can make (implemented in ``training.views``).
+VIEWS = ("none", "edges", "bold", "thin", "low_res4")
+
+
 @dataclasses.dataclass
 class DataConfig:
     """Where the real images come from and how they are batched.
@@ -51,6 +55,15 @@ class DataConfig:
         mixed_sizes: image folders whose images differ in size: ``resize`` center-crops each
             to a square and resizes it to the model's size; ``reject`` stops with the sizes
             found (to catch a folder that mixes datasets).
+        pair: paired translation from a view of each image (``training.views``: ``edges``,
+            ``bold``, ``thin``, ``low_res4``): batches carry that view as ``source`` next to
+            ``image``, the target (``None``: no source).
+        domains: two-domain translation: each domain's split (``trainA,trainB``,
+            ``test[:4000],test[4000:8000]``), or with ``source=folder`` its subfolder of
+            ``path``. Batches carry ``image_a``, ``image_b``, ... (each domain shuffled on its
+            own) and no ``image`` or ``label``; ``split`` is then unused.
+        domain_views: a view applied to each domain's images (``none``: as they are), one per
+            domain (``None``: none for every domain).
     """
 
     dataset: str = "mnist"
@@ -64,9 +77,25 @@ class DataConfig:
     download_timeout: float = 3.0
     cache: str | None = None
     mixed_sizes: Literal["resize", "reject"] = "resize"
+    pair: str | None = None
+    domains: list[str] | None = None
+    domain_views: list[str] | None = None
 
     def validate(self) -> None:
         _positive(self, "data", "batch_size", "shuffle_buffer", "download_timeout")
+        for view in [self.pair or "none", *(self.domain_views or [])]:
+            if view not in VIEWS:
+                raise ConfigError(f"data view {view!r} is not one of {', '.join(VIEWS)}")
+        if self.domain_views is not None and len(self.domain_views) != len(self.domains or []):
+            raise ConfigError(
+                f"data.domain_views has {len(self.domain_views)} views for "
+                f"{len(self.domains or [])} data.domains; give one per domain"
+            )
+        if self.domains is not None:
+            if len(self.domains) < 2:
+                raise ConfigError("data.domains needs two domains or more (e.g. trainA,trainB)")
+            if self.pair or self.labelled:
+                raise ConfigError("data.domains cannot be combined with data.pair or labelled")
         if self.labelled is not None and self.labelled < 1:
             raise ConfigError(f"data.labelled must be positive or none, got {self.labelled}")
         if self.source == "folder" and not self.path:
