@@ -14,6 +14,7 @@ import pytest
 import zoo
 from tests.conftest import SHARED_STEPS, tiny_config
 from training.loop import build_session, open_run, train
+from zoo.contract import CALIBRATION_FILE
 from zoo.losses import get_loss
 
 FAMILIES = zoo.list_families()
@@ -98,9 +99,14 @@ def test_shapes_and_output_range(family):
     )
     outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
     first = nets["discriminator"].output_names[0]
-    # real-vs-fake logits, or a semi-supervised discriminator's K class logits
-    assert outputs[0].shape == (3, 1 if first == "logits" else classes), first
+    # real-vs-fake logits (one per image, or a patch map of them), or a semi-supervised
+    # discriminator's K class logits
     assert first in ("logits", "class_logits")
+    if first == "logits":
+        assert outputs[0].shape[0] == 3 and outputs[0].shape[-1] == 1, outputs[0].shape
+        assert len(outputs[0].shape) in (2, 4), "one logit per image or an [N, H, W, 1] patch map"
+    else:
+        assert outputs[0].shape == (3, classes)
     assert all(np.isfinite(np.asarray(o)).all() for o in outputs)
     heads = dict(zip(nets["discriminator"].output_names, outputs, strict=True))
     for name in ("class_logits", "code_logits"):  # ACGAN's classifier, InfoGAN's Q
@@ -142,11 +148,12 @@ def test_short_fit_changes_both_networks(family, trained_runs):
     accuracies = {"d_real_acc", "d_fake_acc"}
     threshold = get_loss(config.objective.loss).threshold
     assert {"d_loss", "g_loss"} <= set(result.logs)
-    assert (accuracies <= set(result.logs)) == (threshold is not None)
+    if initial.contract.kind == "adversarial":  # D's accuracies where the loss has a threshold
+        assert (accuracies <= set(result.logs)) == (threshold is not None)
     assert ("gp" in result.logs) == (getattr(config.objective, "gp_weight", 0) > 0)
     session, step = open_run(result.run_dir)
     assert step == SHARED_STEPS
-    for name in ("generator", "discriminator"):
+    for name in initial.contract.updates:  # every network the family trains
         before = getattr(initial, name).get_weights()
         after = getattr(session.trainer, name).get_weights()
         changed = [not np.allclose(a, b) for a, b in zip(before, after, strict=True)]
@@ -210,11 +217,21 @@ def _keras_classes(path):
 
 
 def _trained_output(run_dir, n, seed):
-    """Feeds for the run's generator and the image the trained (in-memory) sampler makes."""
+    """Feeds for what the run ships (real examples for inputs read from the data, as the run
+    folder keeps them) and the image the trained (in-memory) sampler makes."""
     session, _ = open_run(run_dir)
     classes = getattr(session.config.model, "num_classes", None)
-    feeds = _feeds(session.trainer.generator, n, seed=seed, num_classes=classes)
-    return feeds, np.asarray(_call(session.trainer.sampler, feeds))
+    contract, sampler = session.trainer.contract, session.trainer.sampler
+    real = {}
+    if contract.data_keys:
+        with np.load(run_dir / CALIBRATION_FILE) as examples:
+            real = {
+                name: examples[spec.key][seed : seed + n]
+                for name, spec in contract.inputs.items()
+                if spec.kind == "data"
+            }
+    feeds = _feeds(sampler, n, seed=seed, num_classes=classes, **real)
+    return feeds, np.asarray(_call(sampler, feeds))
 
 
 def test_every_format_exports_and_matches_the_trained_generator(family, trained_runs):

@@ -29,10 +29,11 @@ class Callback:
 
 
 class ScalarLogger(Callback):
-    """Writes the mean of each log value over ``every`` steps, learning rates (numbers or the
-    optimizers' variables, which a rollback lowers) and steps/s."""
+    """Writes the mean of each log value over ``every`` steps, the learning rates in use (a
+    dict of numbers, or a function that returns them now: a schedule or a rollback changes
+    them) and steps/s."""
 
-    def __init__(self, writer, every: int, learning_rates: dict):
+    def __init__(self, writer, every: int, learning_rates):
         self.writer, self.every, self.learning_rates = writer, every, learning_rates
         self._sums: dict[str, float] = {}
         self._count = 0
@@ -60,7 +61,8 @@ class ScalarLogger(Callback):
         with self.writer.as_default(step=step):
             for key, total in self._sums.items():
                 tf.summary.scalar(key, total / self._count)
-            for key, lr in self.learning_rates.items():
+            rates = self.learning_rates
+            for key, lr in (rates() if callable(rates) else rates).items():
                 tf.summary.scalar(f"lr/{key}", float(keras.ops.convert_to_numpy(lr)))
             tf.summary.scalar("steps_per_sec", (step - self._since_step) / max(elapsed, 1e-9))
         self._sums, self._count, self._since = {}, 0, time.perf_counter()

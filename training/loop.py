@@ -200,9 +200,8 @@ def _callbacks(
         labels, cols = grid_labels(num, trainer.contract.num_classes)
         num = len(labels)
     z_fixed = fixed_noise(trainer, num, np.random.default_rng(config.runtime.seed))
-    learning_rates = {name: opt.learning_rate for name, opt in trainer.optimizers.items()}
     callbacks = [
-        cb.ScalarLogger(writer, train_cfg.log_every, learning_rates),
+        cb.ScalarLogger(writer, train_cfg.log_every, trainer.learning_rates),
         cb.SampleGrid(
             sample_fn(trainer, labels, real),
             z_fixed,
@@ -262,8 +261,7 @@ class _Rollback:
             ) from None
         self.count += 1
         step = self.store.restore_latest(self.trainer.step)
-        for opt in self.trainer.optimizers.values():
-            opt.learning_rate.assign(opt.learning_rate * train.rollback_lr_factor)
+        self.trainer.scale_learning_rates(train.rollback_lr_factor)
         print(
             f"{err}: rolled back to step {step} with learning rates x"
             f"{train.rollback_lr_factor} (rollback {self.count} of {train.max_rollbacks})",

@@ -141,6 +141,17 @@ class Trainer(keras.Model):
         for name, optimizer in self.optimizers.items():
             optimizer.build(self.net(name).trainable_variables)
 
+    def learning_rates(self) -> dict[str, tf.Tensor]:
+        """The rate each optimizer uses now, by network (logged to TensorBoard). A kind that
+        schedules its rates (decay, warm-up) returns the scheduled values."""
+        return {name: opt.learning_rate for name, opt in self.optimizers.items()}
+
+    def scale_learning_rates(self, factor: float) -> None:
+        """Multiplies every learning rate by ``factor`` (the loop's rollback after a divergence);
+        a kind that schedules its rates scales the base of the schedule instead."""
+        for optimizer in self.optimizers.values():
+            optimizer.learning_rate.assign(optimizer.learning_rate * factor)
+
     @property
     def step(self) -> tf.Variable:
         """Steps done so far: the iterations of the ``counter`` network's optimizer (saved in
