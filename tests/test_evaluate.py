@@ -48,6 +48,13 @@ def test_class_balance_signals_collapse(extractor, mnist):
     collapsed = evaluate.class_balance(extractor(x[:1000][labels[:1000] == 1])[1])
     assert balanced["class_entropy"] > 0.98
     assert collapsed["class_entropy"] < 0.2 and collapsed["class_shares"][1] > 0.95
+    # real digits are read confidently (0.99 measured); the average of two different digits
+    # is ambiguous (0.59)
+    assert balanced["confident"] > 0.97
+    other = np.roll(np.arange(1000), 1)
+    mixed = (x[:1000] + x[other]) / 2
+    ambiguous = evaluate.class_balance(extractor(mixed[labels[:1000] != labels[other]])[1])
+    assert ambiguous["confident"] < 0.75
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +72,9 @@ def test_evaluate_run_writes_labelled_metrics(trained_runs, tmp_path, capsys):
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["extractor"] == "mnist_cnn" and saved["num_fake"] == 200
     assert saved["step"] == SHARED_STEPS
-    assert {"fid", "kid", "is", "precision", "recall", "swd", "class_entropy"} <= set(saved)
+    assert {"fid", "kid", "is", "precision", "recall", "swd", "class_entropy", "confident"} <= set(
+        saved
+    )
     assert set(saved["swd"]) == {"swd_16px", "swd_mean"}
     assert f"FID (mnist_cnn) {saved['fid']:.3f}" in out
 
@@ -169,6 +178,7 @@ def test_training_evaluates_and_keeps_the_best_generator(tmp_path):
         "eval/fid_mnist_cnn",
         "eval/kid_mnist_cnn",
         "eval/class_entropy",
+        "eval/confident",
         "eval/class_share/0",
         "eval/class_share/9",
     } <= tags

@@ -130,6 +130,7 @@ class Evaluation(Callback):
             tf.summary.scalar(f"eval/fid_{name}", values["fid"])
             tf.summary.scalar(f"eval/kid_{name}", values["kid"])
             tf.summary.scalar("eval/class_entropy", balance["class_entropy"])
+            tf.summary.scalar("eval/confident", balance["confident"])
             if len(balance["class_shares"]) <= 20:
                 for k, share in enumerate(balance["class_shares"]):
                     tf.summary.scalar(f"eval/class_share/{k}", share)
@@ -140,7 +141,7 @@ class Evaluation(Callback):
             self.on_best(step, self.best)
         print(
             f"eval at step {step}: FID ({name}) {values['fid']:.2f}, KID {values['kid']:.4f}, "
-            f"class entropy {balance['class_entropy']:.3f}"
+            f"class entropy {balance['class_entropy']:.3f}, confident {balance['confident']:.3f}"
             + (f" (best {self.metric} so far)" if improved else ""),
             flush=True,
         )

@@ -84,14 +84,23 @@ def compute(
     return result
 
 
+CONFIDENT = 0.9  # the class probability above which a sample counts as clearly one class
+
+
 def class_balance(probabilities: np.ndarray) -> dict:
     """Share of samples per predicted class and its entropy over log(classes) (1 = uniform),
-    the mode-collapse signal."""
+    the mode-collapse signal; and the share of samples that the classifier reads as one class
+    with probability >= 0.9 (for digits: how many samples are clearly digits)."""
     classes = probabilities.shape[1]
     shares = np.bincount(np.argmax(probabilities, axis=1), minlength=classes) / len(probabilities)
     nonzero = shares[shares > 0]
     entropy = max(0.0, float(-(nonzero * np.log(nonzero)).sum() / math.log(classes)))
-    return {"class_shares": shares.round(4).tolist(), "class_entropy": entropy}
+    confident = float(np.mean(np.max(probabilities, axis=1) >= CONFIDENT))
+    return {
+        "class_shares": shares.round(4).tolist(),
+        "class_entropy": entropy,
+        "confident": confident,
+    }
 
 
 def classifier_accuracy(path: Path, config) -> float:
@@ -339,6 +348,12 @@ def summary(result: dict) -> str:
         parts.append("SWD x1e3 " + ", ".join(f"{k[4:]} {v:.2f}" for k, v in result["swd"].items()))
     if "class_entropy" in result:
         parts.append(f"class entropy {x} {result['class_entropy']:.3f}")
+    if "confident" in result:
+        what = "digits" if result["extractor"] == "mnist_cnn" else "samples"
+        parts.append(
+            f"confident {what} {x} {result['confident']:.3f} (share of samples read as one "
+            f"class with probability >= {CONFIDENT})"
+        )
     if "class_accuracy" in result:
         parts.append(
             f"class accuracy {x} {result['class_accuracy']:.3f} (samples classified "
