@@ -7,6 +7,10 @@
 
 Real images for a run come from its own ``data`` config; generated ones from ``z`` drawn from a
 standard normal with a fixed seed. Every number is labelled with the extractor that produced it.
+A translation family (pix2pix, cyclegan) whose data is a view of the images (``data.pair``,
+``data.domain_views``) translates the held-out ``eval.split`` instead, and is compared with the
+true translations: the distribution metrics, plus L1, PSNR and how often the digit classifier
+reads a translation as the digit it was made from.
 
 ``--extractor auto`` uses the digit classifier (mnist_cnn) only for digits: MNIST runs, or
 ``--real``/``--fake`` sets that are both 28x28 grayscale. Anything else gets InceptionV3 when
@@ -141,6 +145,60 @@ def generate(
     return np.concatenate(out), labels
 
 
+def held_out_translations(config, contract) -> dict | None:
+    """For a family that translates a view of the data (``data.pair``, or ``data.domains`` with
+    ``data.domain_views``), the held-out ``eval.split`` as generator inputs (``sources``, by
+    batch key), the true translations (``truth``) and the digits' ``labels``; ``None`` for
+    other families or data whose true translation is not known."""
+    from training.data import load_split
+    from training.views import view
+
+    data, model = config.data, config.model
+    keys = contract.data_keys
+    if len(keys) != 1 or not (data.pair or data.domains):
+        return None
+    images, labels = load_split(data, config.eval.split, model.image_size, model.channels)
+    if data.pair:
+        source, truth = view(data.pair, images), images
+    else:
+        views = data.domain_views or ["none"] * len(data.domains)
+        source, truth = view(views[0], images), view(views[1], images)
+    return {"sources": {keys[0]: np.asarray(source)}, "truth": np.asarray(truth), "labels": labels}
+
+
+def translate(generator, contract, sources: dict, seed: int, batch_size: int = 500) -> np.ndarray:
+    """The generator's output for each row of ``sources`` (its data inputs by batch key), other
+    inputs drawn as in training."""
+    from training.sample import input_names
+
+    rng = np.random.default_rng(seed)
+    shapes = input_names(generator)
+    num = len(next(iter(sources.values())))
+    out = []
+    for i in range(0, num, batch_size):
+        chunk = {key: rows[i : i + batch_size] for key, rows in sources.items()}
+        feeds = contract.example_inputs(shapes, len(next(iter(chunk.values()))), rng, chunk)
+        args = [feeds[name] for name in shapes]
+        out.append(np.asarray(generator(args if len(args) > 1 else args[0], training=False)))
+    return np.concatenate(out)
+
+
+def translation_metrics(fake, truth, labels, extractor) -> dict:
+    """How close translations are to the true ones: mean absolute error and PSNR (images scaled
+    to [0, 1]), and, with a digit classifier, the share of translations read as the digit they
+    were made from, next to the same share for the true translations (the ceiling)."""
+    error = (fake.astype(np.float64) - truth) / 2.0  # [0, 1] scale
+    mse = np.mean(error**2, axis=(1, 2, 3))
+    result = {
+        "l1": float(np.mean(np.abs(error))),
+        "psnr": float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-10)))),
+    }
+    if extractor is not None and extractor.name == "mnist_cnn":
+        result["digit_accuracy"] = float(np.mean(np.argmax(extractor(fake)[1], 1) == labels))
+        result["truth_digit_accuracy"] = float(np.mean(np.argmax(extractor(truth)[1], 1) == labels))
+    return result
+
+
 def real_images(config, num: int, seed: int) -> np.ndarray:
     """``num`` images from the run's data source, at the model's size and channels."""
     from training.data import make_dataset
@@ -200,8 +258,20 @@ def evaluate_run(
         with np.load(run_dir / CALIBRATION_FILE) as arrays:
             real = {key: arrays[key] for key in arrays.files}
     start = time.perf_counter()
-    fake, labels = generate(generator, num_samples, seed, contract, real=real)
-    result = compute(real_images(config, num_samples, seed + 1), fake, extractor, which)
+    held_out = held_out_translations(config, contract)
+    if held_out is not None:  # translate held-out examples and compare with the truth
+        num = min(num_samples, len(held_out["labels"]))
+        sources = {key: rows[:num] for key, rows in held_out["sources"].items()}
+        fake, labels = translate(generator, contract, sources, seed), None
+        truth = held_out["truth"][:num]
+        result = compute(truth, fake, extractor, which)
+        result["translation"] = {
+            "split": config.eval.split,
+            **translation_metrics(fake, truth, held_out["labels"][:num], extractor),
+        }
+    else:
+        fake, labels = generate(generator, num_samples, seed, contract, real=real)
+        result = compute(real_images(config, num_samples, seed + 1), fake, extractor, which)
     if note:
         result["note"] = note
     if labels is not None and extractor is not None and extractor.classes == classes:
@@ -359,6 +429,15 @@ def summary(result: dict) -> str:
             f"class accuracy {x} {result['class_accuracy']:.3f} (samples classified "
             "as the class they were generated for)"
         )
+    if "translation" in result:
+        t = result["translation"]
+        line = f"translation of held-out {t['split']}: L1 {t['l1']:.4f}, PSNR {t['psnr']:.2f} dB"
+        if "digit_accuracy" in t:
+            line += (
+                f", read as the source digit {t['digit_accuracy']:.3f} (true translations "
+                f"{t['truth_digit_accuracy']:.3f})"
+            )
+        parts.append(line)
     if "classifier_accuracy" in result:
         parts.append(
             f"classifier accuracy {result['classifier_accuracy']:.4f} on held-out "
