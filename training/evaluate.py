@@ -269,6 +269,10 @@ def evaluate_run(
             "split": config.eval.split,
             **translation_metrics(fake, truth, held_out["labels"][:num], extractor),
         }
+        (source,) = sources.values()
+        if source.shape == truth.shape:  # the baseline of changing nothing
+            identity = translation_metrics(source, truth, None, None)
+            result["translation"] |= {f"identity_{k}": v for k, v in identity.items()}
     else:
         fake, labels = generate(generator, num_samples, seed, contract, real=real)
         result = compute(real_images(config, num_samples, seed + 1), fake, extractor, which)
@@ -432,6 +436,8 @@ def summary(result: dict) -> str:
     if "translation" in result:
         t = result["translation"]
         line = f"translation of held-out {t['split']}: L1 {t['l1']:.4f}, PSNR {t['psnr']:.2f} dB"
+        if "identity_l1" in t:
+            line += f" (input as output: {t['identity_l1']:.4f}, {t['identity_psnr']:.2f} dB)"
         if "digit_accuracy" in t:
             line += (
                 f", read as the source digit {t['digit_accuracy']:.3f} (true translations "
