@@ -9,9 +9,10 @@ import tensorflow as tf
 from tests.conftest import SHARED_STEPS, tiny_config
 from training import evaluate, metrics
 from training.classifier import HELD_OUT, accuracy_on, load_classifier
-from training.data import load_vendored_mnist
+from training.data import load_split, load_vendored_mnist
 from training.features import ExtractorError, get_extractor
 from training.loop import train
+from training.sections import DataConfig
 
 
 @pytest.fixture(scope="module")
@@ -641,3 +642,50 @@ def test_translation_metrics_know_the_answer(extractor, mnist):
     mse = np.mean(((truth + 1) / 2) ** 2, axis=(1, 2, 3))
     assert erased["psnr"] == pytest.approx(np.mean(10 * np.log10(1 / mse)), rel=1e-6)
     assert erased["l1"] == pytest.approx(np.mean((truth + 1) / 2), rel=1e-6)
+
+
+def test_a_translation_run_writes_held_out_triplets_and_translation_metrics(
+    trained_runs, tmp_path, capsys
+):
+    """pix2pix (edges -> digit): ``--split`` writes input/output/target PNGs of the first held-out
+    digits, the target being the digit itself and the input its edge map; ``--inputs``
+    translates a user's folder; evaluation compares translations with the truth."""
+    from PIL import Image
+
+    from training import sample
+    from training.views import view
+
+    run = trained_runs.copy("pix2pix", tmp_path / "run")
+    out = tmp_path / "triplets"
+    assert sample.main([str(run), "--split", "test[8000:]", "--num", "3", "--out", str(out)]) == 0
+    names = {part: sorted(p.name for p in (out / part).iterdir()) for part in TRIPLET}
+    assert (
+        names["input"] == names["output"] == names["target"] == [f"0000{i}.png" for i in range(3)]
+    )
+    digits = load_split(DataConfig(source="vendored"), "test[8000:8003]", 16, 1)[0]
+    for part, expected in (("target", digits), ("input", view("edges", digits).numpy())):
+        pixels = np.stack([np.asarray(Image.open(out / part / n)) for n in names[part]])
+        np.testing.assert_array_equal(pixels, np.round((expected[..., 0] + 1) * 127.5))
+    assert np.asarray(Image.open(out / "triplets.png")).shape == (3 * 17 + 1, 3 * 17 + 1)
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(mine / "blank.png")
+    assert sample.main([str(run), "--inputs", str(mine), "--out", str(tmp_path / "own")]) == 0
+    assert sorted(p.name for p in (tmp_path / "own").iterdir()) == [
+        "input",
+        "output",
+        "triplets.png",
+    ]
+
+    result = evaluate.evaluate_run(run, ("fid",), num_samples=40)
+    translation = result["translation"]
+    assert translation["split"] == "test[8000:]" and result["num_real"] == 40
+    assert translation["identity_l1"] > 0.05  # an edge map is far from its digit
+    assert {"l1", "psnr", "digit_accuracy", "truth_digit_accuracy"} <= set(translation)
+    capsys.readouterr()
+    assert sample.main([str(trained_runs("dcgan")), "--split", "test"]) == 2
+    assert "are for translation families" in capsys.readouterr().err
+
+
+TRIPLET = ("input", "output", "target")

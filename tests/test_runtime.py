@@ -9,6 +9,7 @@ import zoo
 from tests.conftest import tiny_config
 from training.loop import build_session, open_run, train
 from training.strategy import mixed_precision_policy, use_jit
+from zoo.contract import CALIBRATION_FILE
 
 
 def _finite(session):
@@ -37,8 +38,13 @@ def test_mixed_bfloat16_trains_every_family_and_ships_float32(family, tmp_path):
     assert {layer.compute_dtype for layer in shipped.layers} == {"float32"} or all(
         layer.compute_dtype in ("float32", "int32") for layer in shipped.layers
     )
-    inputs = session.trainer.generator_inputs(tf.constant(4), 0)
-    args = inputs if len(inputs) > 1 else inputs["z"]  # inputs by name
+    # inputs as the contract declares them; real examples for what the generator reads
+    shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in shipped.inputs}
+    contract = session.trainer.contract
+    real = dict(np.load(tmp_path / "run" / CALIBRATION_FILE)) if contract.data_keys else None
+    feeds = contract.example_inputs(shapes, 4, np.random.default_rng(0), real)
+    args = [feeds[name] for name in shapes]
+    args = args if len(args) > 1 else args[0]
     mixed = session.trainer.sampler(args, training=False)
     full = shipped(args, training=False)
     assert mixed.dtype == full.dtype == tf.float32

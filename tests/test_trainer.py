@@ -120,6 +120,8 @@ def _same_on_every_replica(family):
     overrides = ["model.g_norm=none"] if "g_norm" in fields else []
     if "d_norm" in fields and "d_norm" not in fixed:  # sngan's spectral norm is the family
         overrides.append("model.d_norm=none")
+    if "dropout" in fields:  # Keras' dropout draws each replica's mask from one seed state
+        overrides.append("model.dropout=0")
     if "input_noise" in fields:
         overrides += ["model.input_noise=0", "model.hidden_noise=0"]
     return overrides

@@ -29,7 +29,7 @@ from training.checkpoints import CheckpointError, CheckpointStore, Shipper
 from training.config import ExperimentConfig
 from training.data import make_dataset
 from training.evaluation_hook import EvaluationHook
-from training.grids import fixed_noise, grid_labels, sample_fn
+from training.grids import fixed_noise, grid_labels, pairs_fn, sample_fn
 from training.rundir import RunError, locked_run_dir, write_run_dir
 from training.session import (
     Session,
@@ -189,8 +189,8 @@ def _callbacks(
     session: Session, out_dir: Path, store, shipper, evaluation: EvaluationHook | None, real=None
 ) -> list[cb.Callback]:
     """What observes the run, in the order each sees a step: TensorBoard scalars, the sample
-    grid of a fixed latent batch (one row per class for a conditional generator; the fixed
-    ``real`` inputs for a generator that reads the data), the evaluation and the progress
+    grid of a fixed latent batch (one row per class for a conditional generator; for a
+    translation, fixed ``real`` inputs each beside its output), the evaluation and the progress
     line."""
     config, trainer = session.config, session.trainer
     train_cfg = config.train
@@ -200,10 +200,13 @@ def _callbacks(
         labels, cols = grid_labels(num, trainer.contract.num_classes)
         num = len(labels)
     z_fixed = fixed_noise(trainer, num, np.random.default_rng(config.runtime.seed))
+    sample = sample_fn(trainer, labels, real)
+    if len(trainer.contract.data_keys) == 1:  # a translation: each input beside its output
+        sample, cols = pairs_fn(trainer, real), 8
     callbacks = [
         cb.ScalarLogger(writer, train_cfg.log_every, trainer.learning_rates),
         cb.SampleGrid(
-            sample_fn(trainer, labels, real),
+            sample,
             z_fixed,
             out_dir / "samples",
             writer,

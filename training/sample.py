@@ -5,6 +5,16 @@
     python -m training.sample runs/infogan-XXXX --vary label     # a row per z, a column per code
     python -m training.sample runs/infogan-XXXX --vary code:0    # continuous code 0 from -2 to 2
 
+    python -m training.sample runs/pix2pix-XXXX --split test[8000:] --num 16 --out DIR
+    python -m training.sample runs/pix2pix-XXXX --inputs MY_EDGE_MAPS --out DIR
+
+A translation family (its generator reads an image from the data) writes, with ``--split``,
+``DIR/input/``, ``DIR/output/`` and ``DIR/target/`` PNGs with the same file names for the first
+``--num`` examples of a held-out split (the target is the true translation, known because the
+run's data is a view of the images: ``data.pair``, ``data.domain_views``), and
+``DIR/triplets.png``, one row per example; with ``--inputs`` it translates a folder of the
+user's own images (resized to the model's input), writing ``input/`` and ``output/``.
+
 With ``--vary``, every row keeps its own ``z`` (and, for a continuous code, its own categorical
 code, one row per value) and the columns change only the code named: the InfoGAN figures. The
 continuous codes are sampled from [-1, 1] in training; ``--range`` goes beyond to show what the
@@ -139,6 +149,74 @@ def render(
     return image_grid(_feed(generator, inputs), cols)
 
 
+def translations(
+    run_dir: str | Path, num: int, seed: int = 0, split: str | None = None, inputs=None
+) -> dict[str, np.ndarray]:
+    """For a translation family: ``input``, ``output`` and (with ``split``) ``target`` images in
+    [-1, 1], for the first ``num`` examples of the held-out ``split`` or of the image folder
+    ``inputs``."""
+    import dataclasses
+
+    import zoo
+    from training.config import load
+    from training.evaluate import held_out_translations, load_images, translate
+
+    run_dir = Path(run_dir)
+    config = load(run_dir / "config.yaml")
+    contract = zoo.get_family(config.family).contract(config.model)
+    if len(contract.data_keys) != 1:
+        raise SampleError(
+            f"--split and --inputs are for translation families; {config.family}'s generator "
+            "reads no image from the data (draw a grid without them)"
+        )
+    generator = load_generator(run_dir, config.family)
+    (key,) = contract.data_keys
+    (name,) = [n for n, spec in contract.inputs.items() if spec.kind == "data"]
+    shape = input_names(generator)[name]
+    if inputs is not None:
+        images = _resized(load_images(inputs)[:num], shape)
+        return {"input": images, "output": translate(generator, contract, {key: images}, seed)}
+    config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, split=split))
+    held_out = held_out_translations(config, contract)
+    if held_out is None:
+        raise SampleError(
+            f"{config.family}'s data is not a view of its images (data.pair or "
+            "data.domain_views), so the true translation of a split is not known; use --inputs"
+        )
+    source = held_out["sources"][key][:num]
+    return {
+        "input": source,
+        "output": translate(generator, contract, {key: source}, seed),
+        "target": held_out["truth"][:num],
+    }
+
+
+def _resized(images: np.ndarray, shape: tuple) -> np.ndarray:
+    """Images [N, H, W, C] in [-1, 1] at ``shape`` (height, width, channels)."""
+    import tensorflow as tf
+
+    height, width, channels = shape
+    if images.shape[-1] != channels:
+        gray = images.mean(axis=-1, keepdims=True)
+        images = gray if channels == 1 else np.repeat(gray, channels, axis=-1)
+    if images.shape[1:3] != (height, width):
+        images = tf.image.resize(images, (height, width)).numpy()
+    return np.clip(images, -1.0, 1.0).astype(np.float32)
+
+
+def write_translations(images: dict[str, np.ndarray], out: Path) -> None:
+    """``out/input/00000.png``, ``out/output/00000.png``, ... and ``out/triplets.png`` (one
+    row per example, the parts at the largest part's size)."""
+    for part, batch in images.items():
+        (out / part).mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(batch):
+            save_png(image_grid(image[None], 1)[1:-1, 1:-1], out / part / f"{i:05d}.png")
+    size = max(b.shape[1] for b in images.values())
+    parts = [_resized(b, (size, size, b.shape[-1])) for b in images.values()]
+    rows = np.stack(parts, axis=1).reshape(-1, *parts[0].shape[1:])
+    save_png(image_grid(rows, len(parts)), out / "triplets.png")
+
+
 def _code_index(vary: str, code_shape: tuple | None) -> int:
     num_codes = code_shape[0] if code_shape else 0
     accepted = "label" + "".join(f", code:{i}" for i in range(num_codes))
@@ -164,7 +242,15 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--range", type=float, default=2.0, dest="span", help="traverse codes in [-R, R]"
     )
-    parser.add_argument("--out", help="PNG to write (default RUN_DIR/samples/grid.png)")
+    parser.add_argument(
+        "--split", help="translation families: a held-out split to translate (test[8000:])"
+    )
+    parser.add_argument("--inputs", help="translation families: a folder of images to translate")
+    parser.add_argument(
+        "--out",
+        help="PNG to write (default RUN_DIR/samples/grid.png); with --split or --inputs a "
+        "folder (default RUN_DIR/samples/translations)",
+    )
     args = parser.parse_args(argv)
     run_dir = Path(args.run_dir)
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "generator.keras").is_file():
@@ -177,6 +263,14 @@ def main(argv=None) -> int:
         print("error: --num must be at least 1 and --steps at least 2", file=sys.stderr)
         return 2
     try:
+        if args.split or args.inputs:
+            if args.split and args.inputs:
+                raise SampleError("give --split or --inputs, not both")
+            images = translations(run_dir, args.num, args.seed, args.split, args.inputs)
+            out = Path(args.out) if args.out else run_dir / "samples" / "translations"
+            write_translations(images, out)
+            print(f"translations: {out} ({', '.join(images)}: {len(images['input'])} each)")
+            return 0
         grid = render(run_dir, args.num, args.seed, args.vary, args.steps, args.span)
     except GanzooError as err:
         print(f"error: {err}", file=sys.stderr)

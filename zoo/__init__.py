@@ -12,6 +12,7 @@ from zoo import (  # noqa: F401  (registers)
     gan,
     infogan,
     lsgan,
+    pix2pix,
     sgan,
     sngan,
     wgan,

@@ -7,8 +7,9 @@ a plug-in or a test adds a new kind to it.
 
 from training.trainers.adversarial import AdversarialTrainer, batches_per_step
 from training.trainers.base import Trainer
+from training.trainers.paired import PairedTrainer
 
-KINDS: dict[str, type[Trainer]] = {"adversarial": AdversarialTrainer}
+KINDS: dict[str, type[Trainer]] = {"adversarial": AdversarialTrainer, "paired": PairedTrainer}
 
 
 def get_kind(name: str) -> type[Trainer]:
@@ -21,6 +22,7 @@ def get_kind(name: str) -> type[Trainer]:
 __all__ = [
     "KINDS",
     "AdversarialTrainer",
+    "PairedTrainer",
     "Trainer",
     "batches_per_step",
     "get_kind",

@@ -1,0 +1,168 @@
+"""The paired kind: a generator that translates a ``source`` into an image, trained against a
+conditional discriminator on (source, image) pairs (pix2pix; next pix2pixHD, SRGAN, ESRGAN).
+
+``PairedTrainer.train_step`` is the algorithm of Isola et al. 2017 (sec. 3.3, and the authors'
+``Pix2PixModel.optimize_parameters``):
+
+1. G(source), once: one dropout draw and one batch-norm update per step, recorded on the
+   generator's tape (the authors' ``forward()``, whose output both updates use);
+2. one discriminator update on (source, real image) against (source, G(source)), G's output
+   held fixed (``detach()``);
+3. one generator update, against the updated discriminator: the adversarial term plus lambda
+   times L1 (and whatever other pieces the family lists);
+4. the EMA of the generator, when kept.
+
+The objective is a list of pieces with the methods of ``zoo.terms.Term``
+(``Family.terms(objective)``): the trainer sums their ``discriminator_loss`` in step 2 and
+their ``generator_loss`` in step 3, each reading a ``zoo.terms.Update`` whose ``batch`` holds
+the ``source`` and the real ``image``, ``fake`` G's output and ``real_out``/``fake_out`` the
+discriminator's outputs by name on the real and the fake pair. pix2pix is
+``[ConditionalAdversarial(NON_SATURATING, 0.5), L1Reconstruction(100)]``; pix2pixHD adds a
+feature-matching piece (reading the discriminators' intermediate outputs, real ones prepared
+in ``prepare_generator``), SRGAN a content piece (a frozen feature network on ``fake`` and
+``real``). A generator-only warm-up (SRResNet) would run step 3 without the adversarial
+pieces; no family needs it yet.
+
+The discriminator is fed by input name: ``source`` and ``image``. Under ``tf.distribute``
+each replica computes its share of the global batch's losses (``zoo.losses.reduce_loss``), so
+a step on two replicas is the step on one device, up to what is per replica by design: batch
+norm's statistics and Keras' dropout masks (each replica draws its own with the same seed).
+
+How well a trained translator does on held-out pairs is measured by ``training.evaluate``
+(``held_out_translations``, ``translation_metrics``): L1, PSNR and the share of translations
+the digit classifier reads as the right digit, on the family's ``eval.split``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import tensorflow as tf
+
+from training.sections import ConfigError
+from training.trainers.base import Trainer
+from zoo.terms import Update
+
+
+class PairedTrainer(Trainer):
+    """Trains ``networks["generator"]`` (input ``source``) against a conditional
+    ``networks["discriminator"]`` (inputs ``source`` and ``image``).
+
+    Args:
+        networks, contract, seed, ema_decay, ship: see ``Trainer``.
+        terms: the objective's pieces (``Family.terms(objective)``).
+
+    Example:
+        >>> family = zoo.get_family("pix2pix")
+        >>> config = family.model_config()
+        >>> trainer = PairedTrainer(family.build(config), family.contract(config),
+        ...                         terms=family.terms(Pix2PixObjective()))
+        >>> trainer.compile({"generator": keras.optimizers.Adam(2e-4, 0.5),
+        ...                  "discriminator": keras.optimizers.Adam(2e-4, 0.5)})
+        >>> trainer.fit(dataset_of_source_and_image, steps_per_epoch=100)
+    """
+
+    def __init__(self, networks, contract, terms: list, **kwargs):
+        super().__init__(networks, contract, **kwargs)
+        self.terms = list(terms)
+
+    @classmethod
+    def from_config(cls, family, networks, contract, config, **kwargs):
+        """The trainer of ``family``'s networks for an experiment ``config``, with its
+        objective's pieces; the data must give each image a ``source`` (``data.pair``)."""
+        if not getattr(config.data, "pair", None):
+            raise ConfigError(
+                f"{config.family} translates a source into an image: set data.pair to the view "
+                "the source is (edges, bold, thin, low_res4)"
+            )
+        _check_source_size(networks["generator"], config)
+        return cls(networks, contract, terms=family.terms(config.objective), **kwargs)
+
+    def train_step(self, batch):
+        """One discriminator and one generator update on ``batch`` (``source``, ``image``;
+        or a sequence of that one batch, as a kind that reads several per step takes them)."""
+        if isinstance(batch, list | tuple):
+            (batch,) = batch
+        local = tf.shape(batch["image"])[0]
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        inputs = self.generator_inputs(local, 0, batch)
+        logs: dict = {}
+
+        # 1. G(source), once, on the generator's tape.
+        with tf.GradientTape() as g_tape:
+            fake = self.run_generator(inputs)
+        update = self._update(batch, inputs, fake, local * replicas, logs)
+
+        # 2. The discriminator: (source, real) is real, (source, G(source)) is fake.
+        with tf.GradientTape() as d_tape:
+            update.real_out = self.discriminate(inputs["source"], batch["image"])
+            update.fake_out = self.discriminate(inputs["source"], tf.stop_gradient(fake))
+            loss = _total(term.discriminator_loss(update) for term in self.terms)
+            objective = self.objective("discriminator", loss)
+        self.apply("discriminator", d_tape, objective)
+        for term in self.terms:
+            term.after_discriminator_update(self.discriminator)
+
+        # 3. The generator, against the updated discriminator: adversarial + lambda * L1.
+        for term in self.terms:
+            term.prepare_generator(update)
+        with g_tape:  # the same tape, which holds G's forward pass of step 1
+            update.fake_out = self.discriminate(inputs["source"], fake)
+            loss = _total(term.generator_loss(update) for term in self.terms)
+            objective = self.objective("generator", loss)
+        self.apply("generator", g_tape, objective)
+
+        # 4. EMA of the generator.
+        self.update_ema()
+        return self.global_logs(logs)
+
+    def _update(self, batch, inputs, fake, global_batch, logs) -> Update:
+        source = inputs["source"]
+        return Update(
+            global_batch=global_batch,
+            batch=batch,
+            real_out={},
+            fake_in=inputs,
+            fake=fake,
+            fake_out={},
+            critic=lambda images: self.discriminate(source, images)["logits"],
+            draw=functools.partial(self._uniform, local_batch=tf.shape(source)[0]),
+            discriminate=functools.partial(self.discriminate, source),
+            logs=logs,
+        )
+
+    def discriminate(self, source, images) -> dict:
+        """The discriminator's outputs by name on the pair (``source``, ``images``)."""
+        return self.call_network(self.discriminator, {"source": source, "image": images})
+
+    def _uniform(self, stream, shape, local_batch, index=0):
+        return self.draw("uniform", shape, local_batch, stream, index)
+
+
+def _total(losses) -> tf.Tensor:
+    """The sum of the pieces' losses, in their order (``None``: nothing added)."""
+    total = None
+    for loss in losses:
+        if loss is not None:
+            total = loss if total is None else total + loss
+    if total is None:
+        raise ValueError("the objective has no piece with a loss for this network")
+    return total
+
+
+def _check_source_size(generator, config) -> None:
+    """A source of another size than the generator takes (``low_res4`` for a same-size
+    translator) would fail at the first step in TensorFlow's words: say it now."""
+    from training import views
+
+    expected = tuple(generator.inputs[0].shape[1:])
+    size, channels = config.model.image_size, config.model.channels
+    probe = np.zeros((1, size, size, channels), np.float32)
+    got = tuple(views.view(config.data.pair, probe).shape[1:])
+    if got != expected:
+        raise ConfigError(
+            f"data.pair={config.data.pair} gives sources of shape {got}, but the "
+            f"{config.family} generator takes {expected}; use a view of the image's size "
+            "(edges, bold, thin)"
+        )
