@@ -141,6 +141,8 @@ def main(argv=None) -> int:
         f"onnxruntime {machine['onnxruntime']}, LiteRT {machine['ai_edge_litert']}"
     )
     print(table(report))
+    for artifact, reason in report.get("skipped", {}).items():
+        print(f"not exported: {artifact}: {reason}")
     return 0
 
 

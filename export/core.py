@@ -50,6 +50,11 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, options=None)
     out = destination(run_dir, out)  # refused before the generator is even loaded
     fmt.check_opset(options.opset)
     sampler = load_sampler(run_dir, uint8=options.uint8)
+    skipped = _skipped(sampler, options)
+    if skipped:
+        options = dataclasses.replace(
+            options, tflite_variants=tuple(v for v in options.tflite_variants if v != "int8")
+        )
     staging = _make_staging(out)
     try:
         try:
@@ -61,6 +66,8 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, options=None)
             ) from None
         rows = _check_all(sampler, artifacts, options)
         report = _report(run_dir, sampler, options, rows)
+        if skipped:
+            report["skipped"] = skipped
         failed = [r for r in rows if not r["passed"]]
         if failed:
             raise ExportError(
@@ -87,6 +94,17 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, options=None)
         shutil.rmtree(staging, ignore_errors=True)
     report["out"] = str(out)
     return report
+
+
+def _skipped(sampler: Sampler, options: ExportOptions) -> dict[str, str]:
+    """The variants asked for that the family does not offer, with why (``Family.no_int8``)."""
+    import zoo
+
+    family = sampler.run_config.get("family")
+    reason = zoo.get_family(family).no_int8 if family in zoo.list_families() else None
+    if reason and "tflite" in options.formats and "int8" in options.tflite_variants:
+        return {"tflite-int8": reason}
+    return {}
 
 
 def destination(run_dir: str | Path, out: str | Path | None = None) -> Path:

@@ -13,6 +13,7 @@ from training.data import load_split, load_vendored_mnist
 from training.features import ExtractorError, get_extractor
 from training.loop import train
 from training.sections import DataConfig
+from training.translation import translation_metrics
 
 
 @pytest.fixture(scope="module")
@@ -632,13 +633,13 @@ def test_translation_metrics_know_the_answer(extractor, mnist):
     fair PSNR but is read as the wrong digit; erasing the image has a known PSNR."""
     x, labels = mnist
     truth, digits = x[:200], labels[:200]
-    perfect = evaluate.translation_metrics(truth, truth, digits, extractor)
+    perfect = translation_metrics(truth, truth, digits, extractor)
     assert perfect["l1"] == 0 and perfect["psnr"] == pytest.approx(100.0)
     assert perfect["digit_accuracy"] == perfect["truth_digit_accuracy"] > 0.97
-    wrong = evaluate.translation_metrics(np.roll(truth, 1, axis=0), truth, digits, extractor)
+    wrong = translation_metrics(np.roll(truth, 1, axis=0), truth, digits, extractor)
     assert wrong["digit_accuracy"] < 0.2 and wrong["truth_digit_accuracy"] > 0.97
     blank = np.full_like(truth, -1.0)
-    erased = evaluate.translation_metrics(blank, truth, digits, extractor)
+    erased = translation_metrics(blank, truth, digits, extractor)
     mse = np.mean(((truth + 1) / 2) ** 2, axis=(1, 2, 3))
     assert erased["psnr"] == pytest.approx(np.mean(10 * np.log10(1 / mse)), rel=1e-6)
     assert erased["l1"] == pytest.approx(np.mean((truth + 1) / 2), rel=1e-6)

@@ -161,15 +161,25 @@ def test_short_fit_changes_both_networks(family, trained_runs):
 
 
 # Each shipped artifact (file in the export folder, runtime) and how far it may be from the
-# trained generator's own output. The quantized variants trade accuracy for size.
+# trained generator's own output: a max |difference| for the float formats; for the quantized
+# variants, which trade accuracy for size, export's own bar of 30 dB PSNR (a single pixel can
+# move far: a feature vector near zero before pixel norm, measured 0.53 in a tiny ProGAN).
 ARTIFACTS = {
     "savedmodel": ("saved_model", "savedmodel", 1e-4),
     "onnx": ("generator.onnx", "onnx", 1e-4),
     "tflite-float32": ("generator.tflite", "tflite", 1e-4),
     "tflite-float16": ("generator_float16.tflite", "tflite", 2e-2),
-    "tflite-dynamic": ("generator_dynamic.tflite", "tflite", 0.5),
-    "tflite-int8": ("generator_int8.tflite", "tflite", 0.5),
+    "tflite-dynamic": ("generator_dynamic.tflite", "tflite", "30dB"),
+    "tflite-int8": ("generator_int8.tflite", "tflite", "30dB"),
 }
+
+
+def _close(actual, expected, tolerance) -> bool:
+    """``actual`` within ``tolerance`` of ``expected``: a max |difference|, or ``"30dB"``."""
+    difference = np.abs(actual - expected)
+    if tolerance == "30dB":
+        return 10 * np.log10(4.0 / max(float(np.mean(difference**2)), 1e-12)) >= 30.0
+    return difference.max() <= tolerance
 
 
 def run_artifact(kind, path, feeds):
@@ -241,12 +251,18 @@ def test_every_format_exports_and_matches_the_trained_generator(family, trained_
     ganzoo is not installed (checked in a fresh process for a few families below)."""
     out, report = trained_runs.export(family.name)
     assert all(row["passed"] for row in report["results"]), report["results"]
+    # a variant the family does not offer is left out with its reason, and only then
+    skipped = {"tflite-int8": family.no_int8} if family.no_int8 else {}
+    assert report.get("skipped", {}) == skipped
     run_dir = trained_runs(family.name)
     feeds, expected = _trained_output(run_dir, 5, seed=3)
     for key, (file, kind, atol) in ARTIFACTS.items():
+        if key in skipped:
+            assert not (out / file).exists()
+            continue
         actual = run_artifact(kind, out / file, feeds)
         assert actual.shape == expected.shape, key
-        assert np.abs(actual - expected).max() <= atol, key
+        assert _close(actual, expected, atol), key
     np.testing.assert_array_equal(
         run_artifact("keras", run_dir / "generator.keras", feeds), expected
     )
@@ -305,7 +321,7 @@ def test_exports_run_without_tensorflow_or_ganzoo_in_a_fresh_process(trained_run
     for name, key, _, _, _, result, atol in jobs:
         actual = np.load(result)
         assert actual.shape == expected[name].shape, (name, key)
-        assert np.abs(actual - expected[name]).max() <= atol, (name, key)
+        assert _close(actual, expected[name], atol), (name, key)
 
 
 def test_gan_trains_with_the_minimax_generator_loss(tmp_path):

@@ -10,7 +10,7 @@ from training.config import RuntimeConfig
 from training.data import make_dataset
 from training.loop import build_session, make_step_function
 from training.strategy import make_strategy
-from training.trainers import AdversarialTrainer, batches_per_step
+from training.trainers import AdversarialTrainer, Trainer, batches_per_step
 from training.trainers.base import stream_key
 from zoo import contract, terms
 from zoo.losses import NON_SATURATING
@@ -100,3 +100,49 @@ def test_named_noise_streams_are_independent_of_each_other_and_of_the_seed():
     keys = {stream_key(seed, name) for seed in (0, 1) for name in ("z", "gp", "label", "code")}
     assert len(keys) == 8  # seed 1's z is not seed 0's gp, as salts added to the seed were
     assert stream_key(0, "z") == stream_key(0, "z") < 2**63
+
+
+def test_networks_stepped_jointly_take_the_steps_they_take_one_by_one():
+    """``apply_jointly`` (one gradient for CycleGAN's two generators) gives each network the
+    step ``apply`` gives it alone, its own regularizer included, and scales nothing twice."""
+
+    def nets():
+        keras.utils.set_random_seed(3)
+        out = {}
+        for name, l2 in (("generator", 0.1), ("other", 0.0)):
+            x = keras.Input((4,), name="z")
+            reg = keras.regularizers.L2(l2) if l2 else None
+            out[name] = keras.Model(x, keras.layers.Dense(3, kernel_regularizer=reg)(x), name=name)
+        return out
+
+    declared = contract.Contract(
+        "test", {"z": contract.normal()}, updates={"generator": "g", "other": "g"}
+    )
+    z = tf.constant(np.random.default_rng(0).normal(size=(5, 4)).astype("float32"))
+    results = []
+    for joint in (False, True):
+        trainer = Trainer(nets(), declared)
+        trainer.compile(
+            {"generator": keras.optimizers.SGD(0.1), "other": keras.optimizers.SGD(0.1)}
+        )
+        with tf.GradientTape(persistent=True) as tape:
+            loss = tf.reduce_mean(trainer.generator(z) * trainer.other(z) + trainer.other(z))
+        if joint:
+            trainer.apply_jointly(("generator", "other"), tape, loss)
+        else:
+            with tape:
+                objectives = {n: trainer.objective(n, loss) for n in ("generator", "other")}
+            for name, objective in objectives.items():
+                trainer.apply(name, tape, objective)
+        results.append([w.numpy() for n in ("generator", "other") for w in trainer.net(n).weights])
+    moved = max(
+        float(np.abs(a - b).max())
+        for a, b in zip(
+            results[0],
+            nets()["generator"].get_weights() + nets()["other"].get_weights(),
+            strict=True,
+        )
+    )
+    assert moved > 1e-3
+    for separate, joint in zip(*results, strict=True):
+        np.testing.assert_allclose(joint, separate, atol=1e-7)

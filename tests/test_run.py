@@ -42,7 +42,9 @@ def test_list(capsys):
 @pytest.mark.parametrize(
     "argv, fragments",
     [
-        (["dcgn"], ["unknown family 'dcgn'", "known families: acgan, cgan, dcgan, gan"]),
+        (["dcgn"], ["unknown family 'dcgn'", "known families: acgan, cgan, cyclegan, dcgan"]),
+        # a translation family without the data it translates
+        (["pix2pix", "--set", "data.pair=none"], ["set data.pair to the view the source is"]),
         (["dcgan", "--preset", "big"], ["unknown preset 'big'", "known presets:"]),
         (["dcgan", "--set", "train.stpes=3"], ["unknown config key 'train.stpes'"]),
         (["dcgan", "--set", "data.batch_size=-1"], ["data.batch_size must be positive"]),

@@ -121,3 +121,45 @@ def test_semi_supervised_halves_the_unsupervised_loss_and_adds_labelled_cross_en
     assert d.numpy() == pytest.approx(expected, rel=1e-5)
     assert u.logs["d_loss"].numpy() == pytest.approx(unsupervised, rel=1e-5)
     assert u.logs["d_sup_acc"].numpy() == pytest.approx(0.5)
+
+
+def test_drift_is_weight_times_the_mean_squared_real_logit():
+    u = _update(real_out={"logits": tf.constant([[2.0], [-1.0]])})
+    assert terms.Drift(0.001).discriminator_loss(u).numpy() == pytest.approx(0.001 * 2.5)
+    assert u.logs["drift"].numpy() == pytest.approx(2.5)  # (4 + 1) / 2
+    assert terms.Drift(0.001).generator_loss(u) is None
+
+
+def _penalty_update(step):
+    w = np.array([[3.0], [4.0]], np.float32)  # the penalty is 10 * (5 - 1)^2 = 160
+    real = tf.constant(np.random.default_rng(0).standard_normal((4, 2)), tf.float32)
+    return _update(
+        batch={"image": real},
+        critic=lambda x: x @ w,
+        draw=lambda stream, shape: tf.fill([4, *shape], 0.3),
+        step=step,
+    )
+
+
+@pytest.mark.parametrize("graph", [False, True])
+def test_lazy_term_runs_every_n_steps_with_its_loss_times_n(graph):
+    lazy = terms.Lazy(terms.GradientPenalty(10.0), every=4)
+
+    def loss_and_log(step):
+        u = _penalty_update(step)
+        return lazy.discriminator_loss(u), u.logs["gp"]
+
+    run = tf.function(loss_and_log) if graph else loss_and_log
+    for step, expected in [(0, 4 * 160.0), (1, 0.0), (3, 0.0), (4, 4 * 160.0), (6, 0.0)]:
+        loss, logged = run(tf.constant(step, tf.int64))
+        assert float(loss) == pytest.approx(expected, rel=1e-5), step
+        assert float(logged) == pytest.approx(expected / 10.0, rel=1e-5), step  # 4 * 16 or 0
+
+
+def test_lazy_term_every_step_is_the_term_and_needs_a_step_otherwise():
+    every_step = terms.Lazy(terms.GradientPenalty(10.0), every=1)
+    assert every_step.discriminator_loss(_penalty_update(None)).numpy() == pytest.approx(160.0)
+    with pytest.raises(ValueError, match="needs the step"):
+        terms.Lazy(terms.GradientPenalty(10.0), every=16).discriminator_loss(_penalty_update(None))
+    with pytest.raises(ValueError, match="every N >= 1"):
+        terms.Lazy(terms.GradientPenalty(10.0), every=0)

@@ -159,7 +159,9 @@ def translations(
 
     import zoo
     from training.config import load
-    from training.evaluate import held_out_translations, load_images, translate
+    from training.data import load_split
+    from training.sections import DataConfig
+    from training.translation import held_out_translations, translate
 
     run_dir = Path(run_dir)
     config = load(run_dir / "config.yaml")
@@ -173,8 +175,9 @@ def translations(
     (key,) = contract.data_keys
     (name,) = [n for n, spec in contract.inputs.items() if spec.kind == "data"]
     shape = input_names(generator)[name]
-    if inputs is not None:
-        images = _resized(load_images(inputs)[:num], shape)
+    if inputs is not None:  # read as training reads a folder: any size, cropped and resized
+        folder = DataConfig(source="folder", path=str(inputs))
+        images = load_split(folder, "train", shape[0], shape[2])[0][:num]
         return {"input": images, "output": translate(generator, contract, {key: images}, seed)}
     config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, split=split))
     held_out = held_out_translations(config, contract)

@@ -8,11 +8,13 @@ families, resolving a config and rejecting a misspelt name answer at once.
 from zoo import (  # noqa: F401  (registers)
     acgan,
     cgan,
+    cyclegan,
     dcgan,
     gan,
     infogan,
     lsgan,
     pix2pix,
+    progan,
     sgan,
     sngan,
     wgan,

@@ -63,6 +63,8 @@ class Family:
             ``classifier``, ... as the contract names them) into what is sampled from,
             evaluated and shipped (made of Keras' own layers, sharing the weights), or ``None``
             to ship the networks as they are.
+        no_int8: why full-integer TFLite is not offered for this family's generator (export
+            skips the variant and says why in its report), or ``None`` when it is.
     """
 
     name: str
@@ -77,6 +79,7 @@ class Family:
     fixed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     initialize: Callable[[Mapping[str, keras.Model], Any], None] | None = None
     ship: Callable[[str, keras.Model], keras.Model] | None = None
+    no_int8: str | None = None
 
     def __post_init__(self):
         if not dataclasses.is_dataclass(self.config_cls):

@@ -7,9 +7,16 @@ a plug-in or a test adds a new kind to it.
 
 from training.trainers.adversarial import AdversarialTrainer, batches_per_step
 from training.trainers.base import Trainer
+from training.trainers.cycle import CycleTrainer
 from training.trainers.paired import PairedTrainer
+from training.trainers.progressive import ProgressiveTrainer
 
-KINDS: dict[str, type[Trainer]] = {"adversarial": AdversarialTrainer, "paired": PairedTrainer}
+KINDS: dict[str, type[Trainer]] = {
+    "adversarial": AdversarialTrainer,
+    "paired": PairedTrainer,
+    "cycle": CycleTrainer,
+    "progressive": ProgressiveTrainer,
+}
 
 
 def get_kind(name: str) -> type[Trainer]:
@@ -22,6 +29,8 @@ def get_kind(name: str) -> type[Trainer]:
 __all__ = [
     "KINDS",
     "AdversarialTrainer",
+    "ProgressiveTrainer",
+    "CycleTrainer",
     "PairedTrainer",
     "Trainer",
     "batches_per_step",

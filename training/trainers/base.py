@@ -174,6 +174,33 @@ class Trainer(keras.Model):
         grads = tape.gradient(objective, variables)
         self.optimizers[name].apply_gradients(zip(grads, variables, strict=True))
 
+    def apply_jointly(self, names, tape: tf.GradientTape, loss: tf.Tensor) -> None:
+        """One optimizer step of each network in ``names``, all minimising ``loss`` (CycleGAN's
+        two generators): one gradient computation for all their variables, where a step per
+        network would build the backward graph once for each. Each network's own losses
+        (``objective``) depend on its variables only, so the joint gradient is each network's
+        gradient. Under float16 loss scaling every optimizer scales by its own factor, so the
+        networks are stepped one by one (``objective`` and ``apply``, inside ``tape``)."""
+        if any(isinstance(self.optimizers[n], keras.optimizers.LossScaleOptimizer) for n in names):
+            with tape:
+                objectives = {name: self.objective(name, loss) for name in names}
+            for name in names:
+                self.apply(name, tape, objectives[name])
+            return
+        with tape:
+            total = loss
+            for name in names:
+                total = self.objective(name, total)  # adds the network's own losses
+        variables = {name: self.net(name).trainable_variables for name in names}
+        grads = tape.gradient(total, [v for name in names for v in variables[name]])
+        start = 0
+        for name in names:
+            count = len(variables[name])
+            self.optimizers[name].apply_gradients(
+                zip(grads[start : start + count], variables[name], strict=True)
+            )
+            start += count
+
     def update_ema(self) -> None:
         """EMA of the trained weights; non-trainable state (batch-norm statistics) is copied."""
         if not self.ema:
