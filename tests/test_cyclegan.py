@@ -9,7 +9,7 @@ import tensorflow as tf
 from tests.conftest import tiny_config
 from training.loop import build_session, open_run, train
 from training.trainers.cycle import CycleTrainer, ImagePool, linear_decay
-from zoo import cyclegan
+from zoo import cyclegan, terms
 from zoo.losses import LEAST_SQUARES
 
 
@@ -46,48 +46,20 @@ def test_pool_fills_first_then_swaps_a_stored_image_with_probability_half():
     assert _flat(ImagePool(0, [1, 1, 1], "none").query(_pool_images([8, 9]), draws)) == [8, 9]
 
 
-def _translation(global_batch=2):
-    zeros, ones = tf.zeros((2, 4, 4, 1)), tf.ones((2, 4, 4, 1))
-    return cyclegan.Translation(
-        global_batch=global_batch,
-        real={"a": zeros, "b": ones},
-        fake={"a": zeros, "b": ones},
-        rec={"a": zeros + 0.5, "b": zeros},  # L1 0.5 and 1
-        same={"a": zeros + 0.2, "b": ones - 0.4},  # L1 0.2 and 0.4
-        real_out={"a": {"logits": tf.ones((2, 3, 3, 1))}, "b": {"logits": tf.zeros((2, 3, 3, 1))}},
-        fake_out={"a": {"logits": tf.zeros((2, 3, 3, 1))}, "b": {"logits": tf.ones((2, 3, 3, 1))}},
-    )
-
-
-def test_cycle_identity_and_adversarial_terms_known_answers():
-    t = _translation()
-    assert float(cyclegan.CycleConsistency(10.0).generator_loss(t)) == pytest.approx(15.0)
-    assert float(cyclegan.IdentityMapping(5.0).generator_loss(t)) == pytest.approx(3.0)
-    assert float(t.logs["cycle_loss"]) == pytest.approx(15.0)
-    assert float(t.logs["identity_loss"]) == pytest.approx(3.0)
-    l2 = cyclegan.CycleConsistency(1.0, cyclegan.l2_per_example)
-    assert float(l2.generator_loss(_translation())) == pytest.approx(0.25 + 1.0)
-    # Least squares at the authors' scale: the generator's side is (D - 1)^2, not half of it:
-    # fakes judged 0 (into A) cost 1, judged 1 (into B) cost 0.
-    adversarial = cyclegan.DomainAdversarial(LEAST_SQUARES, generator_scale=2.0)
-    assert float(adversarial.generator_loss(t)) == pytest.approx(1.0)
-    # A's discriminator is right on both (real 1, fake 0): 0; B's is wrong on both: 0.5 + 0.5.
-    assert float(adversarial.discriminator_loss(t, "a")) == pytest.approx(0.0)
-    assert float(adversarial.discriminator_loss(t, "b")) == pytest.approx(1.0)
-    assert float(t.logs["d_loss"]) == pytest.approx(1.0)
-    # A replica holding 2 of a global batch of 4 adds its share: half of the loss.
-    half = cyclegan.CycleConsistency(10.0).generator_loss(_translation(global_batch=4))
-    assert float(half) == pytest.approx(7.5)
-    # The family's objective: lambda = 10, identity 0.5 lambda, the generators' side doubled.
+def test_the_objective_is_least_squares_both_ways_cycle_and_identity():
+    """lambda = 10, identity 0.5 lambda, the generators' side of least squares doubled (the
+    terms' known answers are in tests/test_terms.py)."""
     pieces = cyclegan.terms(cyclegan.CycleGANObjective())
-    assert [type(p).__name__ for p in pieces] == [
-        "DomainAdversarial",
-        "CycleConsistency",
-        "IdentityMapping",
+    assert [type(p) for p in pieces] == [
+        terms.DomainAdversarial,
+        terms.CycleConsistency,
+        terms.IdentityMapping,
     ]
+    assert pieces[0].pair is LEAST_SQUARES
     assert (pieces[0].generator_scale, pieces[1].weight, pieces[2].weight) == (2.0, 10.0, 5.0)
+    assert pieces[1].distance is terms.l1_per_example
     no_identity = cyclegan.terms(cyclegan.CycleGANObjective(identity_weight=0.0))
-    assert not any(p.needs_identity for p in no_identity)
+    assert len(no_identity) == 2 and not any(p.needs_identity for p in no_identity)
 
 
 def _batch(seed=0, n=8, size=16):

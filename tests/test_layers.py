@@ -1,5 +1,9 @@
-"""zoo.layers' weight-normalized dense layer and its data-dependent initialization, and the
-generator sgan ships."""
+"""zoo.layers: the weight-normalized dense layer and its data-dependent initialization, the
+generator sgan ships, and ProGAN's layers (pixel norm, minibatch stddev, level of detail and
+cross-fade) against their formulas and saved by their registered names."""
+
+import json
+import zipfile
 
 import keras
 import numpy as np
@@ -8,7 +12,14 @@ import pytest
 import zoo
 from tests.conftest import tiny_config
 from training.checkpoints import copy_weights, portable_copy
-from zoo.layers import WeightNormDense, initialize_weight_norm
+from zoo.layers import (
+    CrossFade,
+    LevelOfDetail,
+    MinibatchStddev,
+    PixelNorm,
+    WeightNormDense,
+    initialize_weight_norm,
+)
 
 
 def test_weight_norm_kernel_columns_have_norm_g():
@@ -75,3 +86,44 @@ def test_portable_copy_folds_weight_norm_into_keras_dense():
     assert not np.allclose(np.asarray(copy(x)), np.asarray(model(x)), atol=1e-3)
     copy_weights(model, copy)
     np.testing.assert_allclose(np.asarray(copy(x)), np.asarray(model(x)), atol=1e-6)
+
+
+def _stddev_feature(x, group):
+    """The minibatch stddev feature of x [N, H, W, C] over consecutive groups, in float64."""
+    y = x.astype(np.float64).reshape(-1, group, *x.shape[1:])
+    std = np.sqrt(((y - y.mean(axis=1, keepdims=True)) ** 2).mean(axis=1) + 1e-8)
+    return np.repeat(std.mean(axis=(1, 2, 3)), group)
+
+
+def test_pixel_norm_and_minibatch_stddev_known_answers():
+    x = np.random.default_rng(0).normal(size=(4, 3, 3, 5)).astype("float32")
+    expected = x / np.sqrt((x.astype(np.float64) ** 2).mean(axis=-1, keepdims=True) + 1e-8)
+    np.testing.assert_allclose(np.asarray(PixelNorm()(x)), expected, rtol=1e-5)
+    for n, group in [(4, 2), (3, 3)]:  # 3 examples, groups of 2: one group of all 3
+        out = np.asarray(MinibatchStddev(group_size=2)(x[:n]))
+        np.testing.assert_array_equal(out[..., :5], x[:n])
+        feature = np.broadcast_to(_stddev_feature(x[:n], group)[:, None, None], (n, 3, 3))
+        np.testing.assert_allclose(out[..., 5], feature, rtol=1e-5)
+    assert len(set(np.asarray(MinibatchStddev(2)(x))[:, 0, 0, 5].round(6))) == 2  # two groups
+
+
+def test_progan_layers_load_from_a_saved_model_by_their_registered_names(tmp_path):
+    """A network with the level of detail, a cross-fade, pixel norm and minibatch stddev saves
+    them as ganzoo>ClassName and loads them back, the lod variable with it."""
+    inputs = keras.Input((4, 4, 2))
+    lod = LevelOfDetail(2, name="lod")(inputs)
+    faded = CrossFade(0, name="fade")([PixelNorm(name="norm")(inputs), inputs, lod])
+    model = keras.Model(inputs, MinibatchStddev(2, name="mbstd")(faded))
+    model.get_layer("lod").lod.assign(0.25)  # a quarter of the way from new to old
+    x = np.random.default_rng(1).normal(size=(4, 4, 4, 2)).astype("float32")
+    new = np.asarray(PixelNorm()(x))
+    np.testing.assert_allclose(np.asarray(model(x))[..., :2], 0.75 * new + 0.25 * x, atol=1e-6)
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        layers = json.loads(archive.read("config.json"))["config"]["layers"]
+    ours = {"LevelOfDetail", "CrossFade", "PixelNorm", "MinibatchStddev"}
+    names = {layer["registered_name"] for layer in layers if layer["class_name"] in ours}
+    assert names == {f"ganzoo>{name}" for name in ours}
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert float(loaded.get_layer("lod").lod.numpy()) == 0.25
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), atol=1e-6)

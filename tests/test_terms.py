@@ -163,3 +163,81 @@ def test_lazy_term_every_step_is_the_term_and_needs_a_step_otherwise():
         terms.Lazy(terms.GradientPenalty(10.0), every=16).discriminator_loss(_penalty_update(None))
     with pytest.raises(ValueError, match="every N >= 1"):
         terms.Lazy(terms.GradientPenalty(10.0), every=0)
+
+
+# -- the paired kind (pix2pix) ------------------------------------------------------------------
+
+
+def test_l1_reconstruction_is_lambda_times_the_mean_absolute_difference():
+    """pix2pix's eq. 3 with lambda = 100: ||y - G(x)||_1 averaged over pixels and the batch."""
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (4, 8, 8, 1)).astype(np.float32)
+    fake = rng.uniform(-1, 1, (4, 8, 8, 1)).astype(np.float32)
+    u = _update(batch={"image": tf.constant(real), "source": real}, fake=tf.constant(fake))
+    loss = terms.L1Reconstruction(100.0).generator_loss(u)
+    expected = np.abs(real.astype(np.float64) - fake).mean()
+    assert float(loss) == pytest.approx(100.0 * expected, rel=1e-5)
+    assert float(u.logs["l1"]) == pytest.approx(expected, rel=1e-5)
+    assert terms.L1Reconstruction(100.0).discriminator_loss(u) is None
+
+
+def test_conditional_adversarial_is_the_halved_cgan_loss_on_a_patch_map():
+    """pix2pix's eq. 1 on every patch: D minimises half of BCE(D(x, y), 1) + BCE(D(x, G(x)), 0)
+    (sec. 3.3), G the non-saturating BCE(D(x, G(x)), 1), each averaged over patches and the
+    batch; the accuracies are shares of patches."""
+    rng = np.random.default_rng(1)
+    real = rng.normal(0, 2, (4, 3, 3, 1)).astype(np.float32)
+    fake = rng.normal(0, 2, (4, 3, 3, 1)).astype(np.float32)
+    u = _update(
+        batch={"image": tf.zeros((4, 8, 8, 1))},
+        real_out={"logits": tf.constant(real)},
+        fake_out={"logits": tf.constant(fake)},
+    )
+    term = terms.ConditionalAdversarial(losses.NON_SATURATING)
+    assert term.d_scale == 0.5
+    expected_d = 0.5 * np.mean(_softplus(-real.astype(np.float64)) + _softplus(fake))
+    assert float(term.discriminator_loss(u)) == pytest.approx(expected_d, rel=1e-5)
+    assert float(u.logs["d_loss"]) == pytest.approx(expected_d, rel=1e-5)  # what D minimises
+    g = term.generator_loss(u)
+    assert float(g) == pytest.approx(np.mean(_softplus(-fake.astype(np.float64))), rel=1e-5)
+    assert float(u.logs["d_real_acc"]) == pytest.approx((real > 0).mean(), abs=1e-6)
+    assert float(u.logs["d_fake_acc"]) == pytest.approx((fake < 0).mean(), abs=1e-6)
+
+
+# -- the two-domain kind (CycleGAN) -------------------------------------------------------------
+
+
+def _translation(global_batch=2):
+    zeros, ones = tf.zeros((2, 4, 4, 1)), tf.ones((2, 4, 4, 1))
+    return terms.Translation(
+        global_batch=global_batch,
+        real={"a": zeros, "b": ones},
+        fake={"a": zeros, "b": ones},
+        rec={"a": zeros + 0.5, "b": zeros},  # L1 0.5 and 1
+        same={"a": zeros + 0.2, "b": ones - 0.4},  # L1 0.2 and 0.4
+        real_out={"a": {"logits": tf.ones((2, 3, 3, 1))}, "b": {"logits": tf.zeros((2, 3, 3, 1))}},
+        fake_out={"a": {"logits": tf.zeros((2, 3, 3, 1))}, "b": {"logits": tf.ones((2, 3, 3, 1))}},
+    )
+
+
+def test_cycle_identity_and_domain_adversarial_terms_known_answers():
+    t = _translation()
+    assert float(terms.CycleConsistency(10.0).generator_loss(t)) == pytest.approx(15.0)
+    assert float(terms.IdentityMapping(5.0).generator_loss(t)) == pytest.approx(3.0)
+    assert float(t.logs["cycle_loss"]) == pytest.approx(15.0)
+    assert float(t.logs["identity_loss"]) == pytest.approx(3.0)
+    l2 = terms.CycleConsistency(1.0, terms.l2_per_example)
+    assert float(l2.generator_loss(_translation())) == pytest.approx(0.25 + 1.0)
+    # No identity images (identity weight 0): the identity term adds nothing.
+    assert terms.IdentityMapping(5.0).generator_loss(terms.Translation(2, real={})) is None
+    # Least squares at the authors' scale: the generator's side is (D - 1)^2, not half of it:
+    # fakes judged 0 (into A) cost 1, judged 1 (into B) cost 0.
+    adversarial = terms.DomainAdversarial(losses.LEAST_SQUARES, generator_scale=2.0)
+    assert float(adversarial.generator_loss(t)) == pytest.approx(1.0)
+    # A's discriminator is right on both (real 1, fake 0): 0; B's is wrong on both: 0.5 + 0.5.
+    assert float(adversarial.discriminator_loss(t, "a")) == pytest.approx(0.0)
+    assert float(adversarial.discriminator_loss(t, "b")) == pytest.approx(1.0)
+    assert float(t.logs["d_loss"]) == pytest.approx(1.0)
+    # A replica holding 2 of a global batch of 4 adds its share: half of the loss.
+    half = terms.CycleConsistency(10.0).generator_loss(_translation(global_batch=4))
+    assert float(half) == pytest.approx(7.5)

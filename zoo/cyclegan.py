@@ -25,11 +25,12 @@ The family (trained by the two-domain kind, ``training.trainers.cycle``):
   direction (``pool_size``, Shrivastava et al.'s buffer); Adam(2e-4, 0.5); the learning rate
   is constant for the first half of training, then decays linearly to 0.
 
-The objective is made of pieces the two-domain trainer sums (``DomainAdversarial``,
-``CycleConsistency``, ``IdentityMapping``), so that DiscoGAN (an L2 cycle), DualGAN (WGAN
-critics with clipping: another loss pair and ``after_discriminator_update``) and Ganilla
-(another generator) are the same kind with other pieces. They belong beside ``zoo.terms``'
-pieces of the adversarial kind once a second family uses them.
+The objective is made of pieces the two-domain trainer sums (``zoo.terms``'
+``DomainAdversarial``, ``CycleConsistency``, ``IdentityMapping``), so that DiscoGAN (an L2
+cycle), DualGAN (WGAN critics with clipping: another loss pair and
+``after_discriminator_update``) and Ganilla (another generator) are the same kind with other
+pieces. ``terms`` imports them when called: ``zoo.terms`` imports TensorFlow, and registering
+a family must not.
 
 Where we differ from the paper and the authors' code, and why:
 
@@ -64,9 +65,8 @@ from zoo.registry import Family, register_family
 
 if TYPE_CHECKING:  # imported where networks are built: registering the family stays light
     import keras
-    import tensorflow as tf
 
-    from zoo.losses import LossPair
+    from zoo.terms import TwoDomainTerm
 
 MAX_MULTIPLIER = 8  # the PatchGAN's filters stop doubling at 8 x d_filters (the authors' 512)
 
@@ -347,161 +347,11 @@ class CycleGANObjective(AdversarialObjective):
                 raise ValueError(f"objective.{field} must be 0 or more or none, got {value}")
 
 
-@dataclasses.dataclass
-class Translation:
-    """What one two-domain step computed, by domain (``"a"``, ``"b"``), for the terms.
-
-    Args:
-        global_batch: examples per domain in the global batch (losses divide by it).
-        real: each domain's real images (this replica's rows).
-        fake: images translated *into* each domain (``fake["b"]`` = G_AB(real A)).
-        rec: each domain's real images translated there and back (``rec["a"]`` =
-            G_BA(G_AB(real A))).
-        same: each domain's real images through the generator *into* that domain
-            (``same["b"]`` = G_AB(real B)), for the identity loss; empty when no term needs it.
-        real_out, fake_out: each domain's discriminator's outputs by name on its real and on
-            its fake images (the fakes from the history pool, in the discriminators' update).
-        logs: this replica's shares of the logged values.
-    """
-
-    global_batch: tf.Tensor
-    real: dict
-    fake: dict = dataclasses.field(default_factory=dict)
-    rec: dict = dataclasses.field(default_factory=dict)
-    same: dict = dataclasses.field(default_factory=dict)
-    real_out: dict = dataclasses.field(default_factory=dict)
-    fake_out: dict = dataclasses.field(default_factory=dict)
-    logs: dict = dataclasses.field(default_factory=dict)
-
-    def log(self, name: str, value: tf.Tensor) -> None:
-        self.logs[name] = self.logs.get(name, 0.0) + value
-
-
-def l1_per_example(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-    """Mean absolute difference of each example [B] (``torch.nn.L1Loss`` once averaged over
-    the batch)."""
-    import tensorflow as tf
-
-    diff = tf.abs(tf.cast(x, tf.float32) - tf.cast(y, tf.float32))
-    return tf.reduce_mean(tf.reshape(diff, [tf.shape(diff)[0], -1]), axis=1)
-
-
-def l2_per_example(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-    """Mean squared difference of each example [B] (DiscoGAN's reconstruction distance)."""
-    import tensorflow as tf
-
-    diff = tf.square(tf.cast(x, tf.float32) - tf.cast(y, tf.float32))
-    return tf.reduce_mean(tf.reshape(diff, [tf.shape(diff)[0], -1]), axis=1)
-
-
-class TwoDomainTerm:
-    """A piece of a two-domain objective. ``generator_loss`` is the piece's part of the
-    generators' joint loss; ``discriminator_loss`` its part of domain ``domain``'s
-    discriminator loss; both weighted and globally reduced, or ``None`` for nothing."""
-
-    needs_identity = False  # whether the trainer must compute ``Translation.same``
-
-    def generator_loss(self, t: Translation) -> tf.Tensor | None:
-        return None
-
-    def discriminator_loss(self, t: Translation, domain: str) -> tf.Tensor | None:
-        return None
-
-    def after_discriminator_update(self, discriminator: keras.Model) -> None:
-        """Runs after each discriminator's update (DualGAN's weight clipping, say)."""
-        return None  # (a body of its own: AutoGraph cannot convert a docstring-only method)
-
-
-@dataclasses.dataclass
-class DomainAdversarial(TwoDomainTerm):
-    """The loss pair in each direction, on each discriminator's ``logits`` (a patch map: the
-    pairs average over it). Logs ``d_loss_a``/``d_loss_b`` (each domain's discriminator),
-    their sum ``d_loss``, and ``g_loss``, the generators' adversarial loss summed over both
-    directions.
-
-    Args:
-        pair: the loss pair (``zoo.losses``).
-        generator_scale: multiplies the generators' side (2 for the authors' least squares,
-            see the module docstring).
-    """
-
-    pair: LossPair
-    generator_scale: float = 1.0
-
-    def generator_loss(self, t):
-        from zoo.losses import reduce_loss
-
-        loss = 0.0
-        for domain in sorted(t.fake_out):
-            per_example = self.pair.g_loss(t.fake_out[domain]["logits"])
-            loss += self.generator_scale * reduce_loss(per_example, t.global_batch)
-        t.log("g_loss", loss)
-        return loss
-
-    def discriminator_loss(self, t, domain):
-        from zoo.losses import reduce_loss
-
-        real, fake = t.real_out[domain]["logits"], t.fake_out[domain]["logits"]
-        loss = reduce_loss(self.pair.d_loss(real, fake), t.global_batch)
-        t.log(f"d_loss_{domain}", loss)
-        t.log("d_loss", loss)
-        return loss
-
-
-@dataclasses.dataclass
-class CycleConsistency(TwoDomainTerm):
-    """``weight`` times the distance between each domain's real images and their round trip,
-    summed over both domains (eq. 2); logs the weighted value as ``cycle_loss``.
-
-    Args:
-        weight: lambda (CycleGAN: 10).
-        distance: per-example distance (``l1_per_example``; DiscoGAN: ``l2_per_example``).
-    """
-
-    weight: float = 10.0
-    distance: object = l1_per_example
-
-    def generator_loss(self, t):
-        from zoo.losses import reduce_loss
-
-        loss = 0.0
-        for domain in sorted(t.rec):
-            loss += reduce_loss(self.distance(t.rec[domain], t.real[domain]), t.global_batch)
-        loss = self.weight * loss
-        t.log("cycle_loss", loss)
-        return loss
-
-
-@dataclasses.dataclass
-class IdentityMapping(TwoDomainTerm):
-    """``weight`` times the L1 distance between each domain's real images and the output of
-    the generator into that domain on them (sec. 5.2: "the generator ... close to an identity
-    mapping when real samples of the target domain are provided"), summed over both domains;
-    logs the weighted value as ``identity_loss``."""
-
-    weight: float = 5.0
-
-    @property
-    def needs_identity(self) -> bool:
-        return self.weight > 0
-
-    def generator_loss(self, t):
-        from zoo.losses import reduce_loss
-
-        if not t.same:
-            return None
-        loss = 0.0
-        for domain in sorted(t.same):
-            loss += reduce_loss(l1_per_example(t.same[domain], t.real[domain]), t.global_batch)
-        loss = self.weight * loss
-        t.log("identity_loss", loss)
-        return loss
-
-
 def terms(objective: CycleGANObjective) -> list[TwoDomainTerm]:
     """The least-squares pair in both directions (the generators' side at the authors' scale),
     the L1 cycle loss and the L1 identity loss (``identity_weight`` x ``cycle_weight``)."""
     from zoo.losses import get_loss
+    from zoo.terms import CycleConsistency, DomainAdversarial, IdentityMapping
 
     pair = get_loss(objective.loss)
     pieces = [

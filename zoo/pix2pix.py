@@ -53,12 +53,12 @@ Everything is Keras' own layers (Conv2D, Conv2DTranspose, BatchNormalization,
 GroupNormalization, Dropout, ZeroPadding2D, Concatenate), so a saved generator loads without
 ganzoo and converts to TFLite and ONNX.
 
-The objective is a list of pieces with the methods of ``zoo.terms.Term``, which the paired
-trainer (``training/trainers/paired.py``) sums: ``ConditionalAdversarial`` (a loss pair of
+The objective is a list of ``zoo.terms.Term``s, which the paired trainer
+(``training/trainers/paired.py``) sums: ``ConditionalAdversarial`` (a loss pair of
 ``zoo.losses`` on the patch map, D's half scaled) and ``L1Reconstruction`` (with its weight);
-pix2pixHD's feature matching and SRGAN's content loss are further pieces of the same shape.
-They are defined here, importing TensorFlow only when called, because ``zoo.terms`` imports it
-at module level and registering a family must not.
+pix2pixHD's feature matching and SRGAN's content loss are further terms of the same shape.
+``terms`` imports them when called: ``zoo.terms`` imports TensorFlow, and registering a family
+must not.
 """
 
 from __future__ import annotations
@@ -315,102 +315,14 @@ class Pix2PixObjective(AdversarialObjective):
 
 
 def terms(objective: Pix2PixObjective) -> list:
-    """Eq. 4 as pieces: the conditional GAN loss, then lambda times L1."""
+    """Eq. 4 as terms: the conditional GAN loss, then lambda times L1."""
     from zoo.losses import get_loss
+    from zoo.terms import ConditionalAdversarial, L1Reconstruction
 
     return [
         ConditionalAdversarial(get_loss(objective.loss), objective.d_loss_scale),
         L1Reconstruction(objective.l1_weight),
     ]
-
-
-class Piece:
-    """A piece of a paired objective, with the methods of ``zoo.terms.Term`` (which the
-    paired trainer calls in the same places), defined here without importing TensorFlow so
-    that registering the family stays light. Each returns a weighted loss reduced over the
-    *global* batch (``zoo.losses.reduce_loss``), or ``None`` to add nothing; ``log_names``
-    lists what it logs."""
-
-    log_names: tuple[str, ...] = ()
-
-    def discriminator_loss(self, update):
-        return None
-
-    def prepare_generator(self, update) -> None:
-        return None
-
-    def generator_loss(self, update):
-        return None
-
-    def after_discriminator_update(self, discriminator) -> None:
-        return None
-
-
-@dataclasses.dataclass
-class ConditionalAdversarial(Piece):
-    """The conditional GAN loss L_cGAN(G, D) of eq. 1 on D's patch map of ``logits``: the loss
-    pair's per-example losses average over the patches (the authors' BCE-with-logits mean over
-    the map), the discriminator's scaled by ``d_scale`` (0.5 in the paper). Logs ``d_loss``
-    (scaled, what D minimises), ``g_loss`` and, for a pair with a threshold, the share of real
-    and fake patches D gets right (``d_real_acc``, ``d_fake_acc``).
-
-    For pix2pixHD's several discriminators, one instance per scale reads its own output."""
-
-    pair: object  # zoo.losses.LossPair
-    d_scale: float = 0.5
-    output: str = "logits"
-    log_names = ("d_loss", "d_real_acc", "d_fake_acc", "g_loss")
-
-    def discriminator_loss(self, update):
-        from zoo.losses import reduce_loss
-
-        real, fake = update.real_out[self.output], update.fake_out[self.output]
-        loss = self.d_scale * reduce_loss(self.pair.d_loss(real, fake), update.global_batch)
-        update.log("d_loss", loss)
-        if self.pair.threshold is not None:
-            threshold = self.pair.threshold
-            update.log("d_real_acc", _patch_share(real > threshold, update.global_batch))
-            update.log("d_fake_acc", _patch_share(fake < threshold, update.global_batch))
-        return loss
-
-    def generator_loss(self, update):
-        from zoo.losses import reduce_loss
-
-        fake = update.fake_out[self.output]
-        loss = reduce_loss(self.pair.g_loss(fake), update.global_batch)
-        update.log("g_loss", loss)
-        return loss
-
-
-@dataclasses.dataclass
-class L1Reconstruction(Piece):
-    """``weight`` times L_L1(G) = E ||y - G(x)||_1 (eq. 3), the mean absolute difference per
-    pixel between G's output and the target (the authors' ``nn.L1Loss``, a mean over pixels
-    and channels), averaged over the global batch. Logs the unweighted distance as ``l1``."""
-
-    weight: float = 100.0
-    log_names = ("l1",)
-
-    def generator_loss(self, update):
-        import tensorflow as tf
-
-        from zoo.losses import reduce_loss
-
-        difference = tf.abs(tf.cast(update.fake, tf.float32) - tf.cast(update.real, tf.float32))
-        per_example = tf.reduce_mean(tf.reshape(difference, [tf.shape(difference)[0], -1]), 1)
-        distance = reduce_loss(per_example, update.global_batch)
-        update.log("l1", distance)
-        return self.weight * distance
-
-
-def _patch_share(correct, global_batch):
-    """This replica's share of the global batch's mean share of ``correct`` patches."""
-    import tensorflow as tf
-
-    from zoo.losses import reduce_loss
-
-    flat = tf.reshape(tf.cast(correct, tf.float32), [tf.shape(correct)[0], -1])
-    return reduce_loss(tf.reduce_mean(flat, axis=1), global_batch)
 
 
 register_family(

@@ -8,6 +8,19 @@ update computed from an ``Update`` (the images, the discriminator's named output
 generator inputs), returns its weighted loss, reduced over the *global* batch
 (``zoo.losses.reduce_loss``), and logs what it wants to show.
 
+The kinds that translate images read other updates, with pieces of the same shape:
+
+* the ``paired`` kind (pix2pix) sums ``Term``s too, on an ``Update`` whose ``batch`` holds
+  the ``source`` and the real ``image``: ``ConditionalAdversarial`` (a loss pair on a
+  PatchGAN's map, the discriminator's side scaled) and ``L1Reconstruction``;
+* the ``cycle`` kind (CycleGAN; DiscoGAN and DualGAN next) sums ``TwoDomainTerm``s, each
+  reading a ``Translation`` (every domain's real, translated, round-tripped and identity-mapped
+  images): ``DomainAdversarial``, ``CycleConsistency`` and ``IdentityMapping``, with the
+  per-example distances ``l1_per_example`` and ``l2_per_example``.
+
+The families import them in their ``terms(objective)`` only: this module imports TensorFlow,
+and registering a family (``import zoo``) must not.
+
 Two pieces serve the kinds that run things on their own intervals (``progressive``):
 
 * ``Lazy(term, every=N)`` adds ``term`` only on the steps where ``step % N == 0``, with its
@@ -92,8 +105,11 @@ class Term:
 
 
 def accuracy(correct: tf.Tensor, global_batch: tf.Tensor) -> tf.Tensor:
-    """This replica's share of the share of ``correct`` over the global batch."""
-    return reduce_loss(tf.reshape(tf.cast(correct, tf.float32), [-1]), global_batch)
+    """This replica's share of the global batch's mean share of ``correct``: each example's
+    share of its entries (the patches of a PatchGAN's map; the one entry of a logit or a
+    label), averaged over the global batch."""
+    flat = tf.reshape(tf.cast(correct, tf.float32), [tf.shape(correct)[0], -1])
+    return reduce_loss(tf.reduce_mean(flat, axis=1), global_batch)
 
 
 def cross_entropy(labels: tf.Tensor, logits: tf.Tensor, global_batch: tf.Tensor) -> tf.Tensor:
@@ -101,20 +117,43 @@ def cross_entropy(labels: tf.Tensor, logits: tf.Tensor, global_batch: tf.Tensor)
     return reduce_loss(per_example, global_batch)
 
 
+def l1_per_example(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """Mean absolute difference of each example [B] (``torch.nn.L1Loss`` once averaged over
+    the batch)."""
+    diff = tf.abs(tf.cast(x, tf.float32) - tf.cast(y, tf.float32))
+    return tf.reduce_mean(tf.reshape(diff, [tf.shape(diff)[0], -1]), axis=1)
+
+
+def l2_per_example(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """Mean squared difference of each example [B] (DiscoGAN's reconstruction distance)."""
+    diff = tf.square(tf.cast(x, tf.float32) - tf.cast(y, tf.float32))
+    return tf.reduce_mean(tf.reshape(diff, [tf.shape(diff)[0], -1]), axis=1)
+
+
 @dataclasses.dataclass
 class Adversarial(Term):
     """The adversarial loss pair on the discriminator's ``logits`` output (Goodfellow et al.
-    2014, and the pairs of ``zoo.losses``); logs ``d_loss``, ``g_loss`` and, for a pair with a
-    real/fake threshold, the share of real and fake images the discriminator gets right."""
+    2014, and the pairs of ``zoo.losses``); logs ``d_loss`` (scaled: what the discriminator
+    minimises), ``g_loss`` and, for a pair with a real/fake threshold, the share of real and
+    fake images (or patches) the discriminator gets right.
+
+    Args:
+        pair: the loss pair (``zoo.losses``).
+        d_scale: the factor of the discriminator's loss (1; pix2pix halves it).
+        output: the discriminator's output the pair reads (pix2pixHD's discriminator of each
+            scale has its own).
+    """
 
     pair: LossPair
+    d_scale: float = 1.0
+    output: str = "logits"
 
     def logit(self, outputs: dict) -> tf.Tensor:
-        return outputs["logits"]
+        return outputs[self.output]
 
     def discriminator_loss(self, update):
         real, fake = self.logit(update.real_out), self.logit(update.fake_out)
-        loss = reduce_loss(self.pair.d_loss(real, fake), update.global_batch)
+        loss = self.d_scale * reduce_loss(self.pair.d_loss(real, fake), update.global_batch)
         update.log("d_loss", loss)
         if self.pair.threshold is not None:
             update.log("d_real_acc", accuracy(real > self.pair.threshold, update.global_batch))
@@ -125,6 +164,36 @@ class Adversarial(Term):
         loss = reduce_loss(self.pair.g_loss(self.logit(update.fake_out)), update.global_batch)
         update.log("g_loss", loss)
         return loss
+
+
+@dataclasses.dataclass
+class ConditionalAdversarial(Adversarial):
+    """pix2pix's conditional GAN loss L_cGAN(G, D) (Isola et al. 2017, eq. 1) on the
+    discriminator's map of ``logits`` on (source, image) pairs: the pair's per-example losses
+    average over the patches (the authors' BCE-with-logits mean over the map), the
+    discriminator's scaled by ``d_scale`` (0.5: "we divide the objective by 2 while optimizing
+    D", sec. 3.3). Logs as ``Adversarial``, the accuracies a share of patches.
+
+    For pix2pixHD's several discriminators, one instance per scale reads its own ``output``."""
+
+    d_scale: float = 0.5
+    log_names = ("d_loss", "d_real_acc", "d_fake_acc", "g_loss")
+
+
+@dataclasses.dataclass
+class L1Reconstruction(Term):
+    """``weight`` times L_L1(G) = E ||y - G(x)||_1 (Isola et al. 2017, eq. 3), the mean
+    absolute difference per pixel between the generator's output and the target (the authors'
+    ``nn.L1Loss``, a mean over pixels and channels), averaged over the global batch. Logs the
+    unweighted distance as ``l1``."""
+
+    weight: float = 100.0
+    log_names = ("l1",)
+
+    def generator_loss(self, update):
+        distance = reduce_loss(l1_per_example(update.fake, update.real), update.global_batch)
+        update.log("l1", distance)
+        return self.weight * distance
 
 
 @dataclasses.dataclass
@@ -343,3 +412,136 @@ class Schedule:
     def real_images(self, images: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
         """The real images the discriminator sees at the step after ``step`` steps."""
         return images
+
+
+# -- the two-domain kind (``cycle``) ------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Translation:
+    """What one two-domain step computed, by domain (``"a"``, ``"b"``), for the terms.
+
+    Args:
+        global_batch: examples per domain in the global batch (losses divide by it).
+        real: each domain's real images (this replica's rows).
+        fake: images translated *into* each domain (``fake["b"]`` = G_AB(real A)).
+        rec: each domain's real images translated there and back (``rec["a"]`` =
+            G_BA(G_AB(real A))).
+        same: each domain's real images through the generator *into* that domain
+            (``same["b"]`` = G_AB(real B)), for the identity loss; empty when no term needs it.
+        real_out, fake_out: each domain's discriminator's outputs by name on its real and on
+            its fake images (the fakes from the history pool, in the discriminators' update).
+        logs: this replica's shares of the logged values.
+    """
+
+    global_batch: tf.Tensor
+    real: dict
+    fake: dict = dataclasses.field(default_factory=dict)
+    rec: dict = dataclasses.field(default_factory=dict)
+    same: dict = dataclasses.field(default_factory=dict)
+    real_out: dict = dataclasses.field(default_factory=dict)
+    fake_out: dict = dataclasses.field(default_factory=dict)
+    logs: dict = dataclasses.field(default_factory=dict)
+
+    def log(self, name: str, value: tf.Tensor) -> None:
+        self.logs[name] = self.logs.get(name, 0.0) + value
+
+    def distance_to_real(self, images: dict, distance) -> tf.Tensor:
+        """The per-example ``distance`` between ``images`` and the real images of their
+        domain, reduced over the global batch and summed over the domains of ``images``."""
+        loss = 0.0
+        for domain in sorted(images):
+            loss += reduce_loss(distance(images[domain], self.real[domain]), self.global_batch)
+        return loss
+
+
+class TwoDomainTerm:
+    """A piece of a two-domain objective. ``generator_loss`` is the piece's part of the
+    generators' joint loss; ``discriminator_loss`` its part of domain ``domain``'s
+    discriminator loss; both weighted and globally reduced, or ``None`` for nothing. (Not a
+    ``Term``: it reads a ``Translation``, and a discriminator's loss is asked per domain.)"""
+
+    needs_identity = False  # whether the trainer must compute ``Translation.same``
+
+    def generator_loss(self, t: Translation) -> tf.Tensor | None:
+        return None
+
+    def discriminator_loss(self, t: Translation, domain: str) -> tf.Tensor | None:
+        return None
+
+    def after_discriminator_update(self, discriminator: keras.Model) -> None:
+        """Runs after each discriminator's update (DualGAN's weight clipping, say)."""
+        return None  # (a body of its own: AutoGraph cannot convert a docstring-only method)
+
+
+@dataclasses.dataclass
+class DomainAdversarial(TwoDomainTerm):
+    """The loss pair in each direction, on each discriminator's ``logits`` (a patch map: the
+    pairs average over it). Logs ``d_loss_a``/``d_loss_b`` (each domain's discriminator),
+    their sum ``d_loss``, and ``g_loss``, the generators' adversarial loss summed over both
+    directions.
+
+    Args:
+        pair: the loss pair (``zoo.losses``).
+        generator_scale: multiplies the generators' side (2 for the authors' least squares
+            in CycleGAN, see ``zoo.cyclegan``).
+    """
+
+    pair: LossPair
+    generator_scale: float = 1.0
+
+    def generator_loss(self, t):
+        loss = 0.0
+        for domain in sorted(t.fake_out):
+            per_example = self.pair.g_loss(t.fake_out[domain]["logits"])
+            loss += self.generator_scale * reduce_loss(per_example, t.global_batch)
+        t.log("g_loss", loss)
+        return loss
+
+    def discriminator_loss(self, t, domain):
+        real, fake = t.real_out[domain]["logits"], t.fake_out[domain]["logits"]
+        loss = reduce_loss(self.pair.d_loss(real, fake), t.global_batch)
+        t.log(f"d_loss_{domain}", loss)
+        t.log("d_loss", loss)
+        return loss
+
+
+@dataclasses.dataclass
+class CycleConsistency(TwoDomainTerm):
+    """``weight`` times the distance between each domain's real images and their round trip,
+    summed over both domains (Zhu et al. 2017, eq. 2); logs the weighted value as
+    ``cycle_loss``.
+
+    Args:
+        weight: lambda (CycleGAN: 10).
+        distance: per-example distance (``l1_per_example``; DiscoGAN: ``l2_per_example``).
+    """
+
+    weight: float = 10.0
+    distance: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] = l1_per_example
+
+    def generator_loss(self, t):
+        loss = self.weight * t.distance_to_real(t.rec, self.distance)
+        t.log("cycle_loss", loss)
+        return loss
+
+
+@dataclasses.dataclass
+class IdentityMapping(TwoDomainTerm):
+    """``weight`` times the L1 distance between each domain's real images and the output of
+    the generator into that domain on them (Zhu et al. 2017, sec. 5.2: "the generator ... close
+    to an identity mapping when real samples of the target domain are provided"), summed over
+    both domains; logs the weighted value as ``identity_loss``."""
+
+    weight: float = 5.0
+
+    @property
+    def needs_identity(self) -> bool:
+        return self.weight > 0
+
+    def generator_loss(self, t):
+        if not t.same:
+            return None
+        loss = self.weight * t.distance_to_real(t.same, l1_per_example)
+        t.log("identity_loss", loss)
+        return loss

@@ -6,8 +6,8 @@ families that share its shape: DiscoGAN, DualGAN, Ganilla).
 
 1. translate each domain's real images into the other domain and back (and, for the identity
    loss, each domain's images through the generator into it);
-2. update both generators together on the family's terms (``zoo.cyclegan``: adversarial in
-   each direction, cycle, identity);
+2. update both generators together on the family's terms (``zoo.terms``' two-domain pieces:
+   adversarial in each direction, cycle, identity);
 3. update each domain's discriminator on its real images against a history of translations
    into it (``ImagePool``), taken from the fakes of step 1 as the authors' code does;
 4. the EMA of the generators, when the run keeps one.
@@ -39,7 +39,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from training.trainers.base import Trainer
-from zoo.cyclegan import Translation
+from zoo.terms import Translation
 
 # domain -> (the generator that translates into it, the discriminator that judges it)
 DOMAINS = {"a": ("generator_ba", "discriminator_a"), "b": ("generator", "discriminator")}
@@ -119,7 +119,7 @@ class CycleTrainer(Trainer):
 
     Args:
         networks, contract, seed, ema_decay, ship: see ``Trainer``.
-        terms: the objective's pieces (``zoo.cyclegan.TwoDomainTerm``s), summed.
+        terms: the objective's pieces (``zoo.terms.TwoDomainTerm``s), summed.
         pool_size: generated images kept per domain for its discriminator (0: none).
         schedule: (constant steps, decay steps) of ``linear_decay``; ``None``: a constant rate.
 

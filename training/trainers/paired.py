@@ -12,16 +12,15 @@ conditional discriminator on (source, image) pairs (pix2pix; next pix2pixHD, SRG
    times L1 (and whatever other pieces the family lists);
 4. the EMA of the generator, when kept.
 
-The objective is a list of pieces with the methods of ``zoo.terms.Term``
-(``Family.terms(objective)``): the trainer sums their ``discriminator_loss`` in step 2 and
-their ``generator_loss`` in step 3, each reading a ``zoo.terms.Update`` whose ``batch`` holds
-the ``source`` and the real ``image``, ``fake`` G's output and ``real_out``/``fake_out`` the
-discriminator's outputs by name on the real and the fake pair. pix2pix is
-``[ConditionalAdversarial(NON_SATURATING, 0.5), L1Reconstruction(100)]``; pix2pixHD adds a
-feature-matching piece (reading the discriminators' intermediate outputs, real ones prepared
-in ``prepare_generator``), SRGAN a content piece (a frozen feature network on ``fake`` and
-``real``). A generator-only warm-up (SRResNet) would run step 3 without the adversarial
-pieces; no family needs it yet.
+The objective is a list of ``zoo.terms.Term``s (``Family.terms(objective)``): the trainer
+sums their ``discriminator_loss`` in step 2 and their ``generator_loss`` in step 3, each
+reading a ``zoo.terms.Update`` whose ``batch`` holds the ``source`` and the real ``image``,
+``fake`` G's output and ``real_out``/``fake_out`` the discriminator's outputs by name on the
+real and the fake pair. pix2pix is ``[ConditionalAdversarial(NON_SATURATING, 0.5),
+L1Reconstruction(100)]`` (``zoo.terms``); pix2pixHD adds a feature-matching piece (reading
+the discriminators' intermediate outputs, real ones prepared in ``prepare_generator``), SRGAN
+a content piece (a frozen feature network on ``fake`` and ``real``). A generator-only warm-up
+(SRResNet) would run step 3 without the adversarial pieces; no family needs it yet.
 
 The discriminator is fed by input name: ``source`` and ``image``. Under ``tf.distribute``
 each replica computes its share of the global batch's losses (``zoo.losses.reduce_loss``), so
