@@ -155,8 +155,9 @@ def test_every_family_steps_identically_on_two_replicas(family):
         trainers.append(session.trainer)
     a, b = trainers
     assert b.distribute_strategy.num_replicas_in_sync == 2
-    for la, lb in zip(*logs, strict=True):
-        assert la == pytest.approx(lb, rel=1e-4, abs=PARITY_ATOL)
+    first, second = zip(*logs, strict=True)
+    assert first[0] == pytest.approx(first[1], rel=1e-5, abs=PARITY_ATOL)
+    assert second[0] == pytest.approx(second[1], rel=1e-3, abs=PARITY_ATOL)  # amplified, above
     for key, (x, y) in _state(a, b).items():  # image pools, schedules' variables, ...
         np.testing.assert_allclose(x, y, atol=PARITY_ATOL, err_msg=key)
     for name in a.contract.updates:

@@ -420,7 +420,7 @@ PRESETS = {
             "channels": 1,
             "filters": 4,
             "residual_blocks": 1,
-            "downsamplings": 1,
+            "downsamplings": 2,
             "d_filters": 4,
             "d_layers": 1,
         },
