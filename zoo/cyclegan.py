@@ -61,6 +61,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from zoo.contract import AdversarialObjective, Contract, from_data
+from zoo.pix2pix import patch_map_size, receptive_field  # noqa: F401 (the same PatchGAN)
 from zoo.registry import Family, register_family
 
 if TYPE_CHECKING:  # imported where networks are built: registering the family stays light
@@ -119,25 +120,6 @@ class CycleGANConfig:
                 f"model.d_layers={self.d_layers} leaves no patch of a {self.image_size} px image; "
                 "use fewer discriminator layers"
             )
-
-
-def receptive_field(d_layers: int) -> int:
-    """The side in pixels of the patch each logit of the PatchGAN sees: from the output back,
-    a 4x4 convolution of stride s turns a field of r into (r - 1) * s + 4 (two stride-1 layers,
-    then ``d_layers`` stride-2 ones). 3 layers give the paper's 70."""
-    field = 1
-    for stride in [1, 1] + [2] * d_layers:
-        field = (field - 1) * stride + 4
-    return field
-
-
-def patch_map_size(image_size: int, d_layers: int) -> int:
-    """The side of the PatchGAN's logit map: floor-halved by each stride-2 layer (4x4, padding
-    1), then 1 less for each of the two 4x4 stride-1 layers."""
-    size = image_size
-    for _ in range(d_layers):
-        size //= 2
-    return size - 2
 
 
 # --- networks -----------------------------------------------------------------------------
