@@ -15,7 +15,7 @@ import functools
 
 import tensorflow as tf
 
-from training.trainers.base import Trainer
+from training.trainers.base import Trainer, total_loss
 from zoo.losses import get_loss
 from zoo.terms import Adversarial, Term, Update
 
@@ -86,7 +86,7 @@ class AdversarialTrainer(Trainer):
             with tf.GradientTape() as tape:
                 update.real_out = self.discriminate(batch["image"], batch)
                 update.fake_out = self.discriminate(update.fake, update.fake_in)
-                loss = _total(term.discriminator_loss(update) for term in self.terms)
+                loss = total_loss(term.discriminator_loss(update) for term in self.terms)
                 objective = self.objective("discriminator", loss)
             self.apply("discriminator", tape, objective)
             for term in self.terms:
@@ -100,7 +100,7 @@ class AdversarialTrainer(Trainer):
         with tf.GradientTape() as tape:
             update.fake = self.run_generator(update.fake_in)
             update.fake_out = self.discriminate(update.fake, update.fake_in)
-            loss = _total(term.generator_loss(update) for term in self.terms)
+            loss = total_loss(term.generator_loss(update) for term in self.terms)
             objective = self.objective("generator", loss)
         self.apply("generator", tape, objective)
 
@@ -139,15 +139,6 @@ class AdversarialTrainer(Trainer):
     def _critic(self, images, conditions):
         adversarial = next(t for t in self.terms if isinstance(t, Adversarial))
         return adversarial.logit(self.discriminate(images, conditions))
-
-
-def _total(losses) -> tf.Tensor:
-    """The sum of the terms' losses, in the order of the terms (``None``: nothing added)."""
-    total = None
-    for loss in losses:
-        if loss is not None:
-            total = loss if total is None else total + loss
-    return total
 
 
 def batches_per_step(dataset: tf.data.Dataset, n: int) -> tf.data.Dataset:

@@ -38,6 +38,18 @@ def feed(network: keras.Model, feeds: Mapping, training: bool):
     return network(args if len(args) > 1 else args[0], training=training)
 
 
+def total_loss(losses) -> tf.Tensor:
+    """The sum of an objective's losses for one network, in the terms' order (a term that
+    returns ``None`` adds nothing); an objective with no loss for the network is an error."""
+    total = None
+    for loss in losses:
+        if loss is not None:
+            total = loss if total is None else total + loss
+    if total is None:
+        raise ValueError("the objective has no term with a loss for this network")
+    return total
+
+
 def stream_key(seed: int, stream: str) -> int:
     """A stable 63-bit number for (run seed, stream name): independent streams for different
     names and seeds (seed 1's ``z`` is not seed 0's ``gp``)."""

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from training.trainers.base import Trainer
+from training.trainers.base import Trainer, total_loss
 from zoo.terms import Translation
 
 # domain -> (the generator that translates into it, the discriminator that judges it)
@@ -217,7 +217,7 @@ class CycleTrainer(Trainer):
                 if any(term.needs_identity for term in self.terms):
                     t.same[domain] = self.translate(into, real[domain])
                 t.fake_out[domain] = self.call_network(self.net(judge), {"image": t.fake[domain]})
-            g_loss = _total(term.generator_loss(t) for term in self.terms)
+            g_loss = total_loss(term.generator_loss(t) for term in self.terms)
         self.apply_jointly(GENERATORS, tape, g_loss)
         del tape
 
@@ -230,7 +230,7 @@ class CycleTrainer(Trainer):
                 d = self.net(judge)
                 t.real_out[domain] = self.call_network(d, {"image": real[domain]})
                 t.fake_out[domain] = self.call_network(d, {"image": history[domain]})
-                loss = _total(term.discriminator_loss(t, domain) for term in self.terms)
+                loss = total_loss(term.discriminator_loss(t, domain) for term in self.terms)
                 objectives[judge] = self.objective(judge, loss)
         for judge in DISCRIMINATORS:
             self.apply(judge, tape, objectives[judge])
@@ -287,12 +287,3 @@ def _global(images: tf.Tensor) -> tf.Tensor:
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return images
     return ctx.all_gather(images, axis=0)
-
-
-def _total(losses) -> tf.Tensor:
-    """The sum of the terms' losses (``None``: nothing added)."""
-    total = None
-    for loss in losses:
-        if loss is not None:
-            total = loss if total is None else total + loss
-    return total

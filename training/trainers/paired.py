@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from training.sections import ConfigError
-from training.trainers.base import Trainer
+from training.trainers.base import Trainer, total_loss
 from zoo.terms import Update
 
 
@@ -97,7 +97,7 @@ class PairedTrainer(Trainer):
         with tf.GradientTape() as d_tape:
             update.real_out = self.discriminate(inputs["source"], batch["image"])
             update.fake_out = self.discriminate(inputs["source"], tf.stop_gradient(fake))
-            loss = _total(term.discriminator_loss(update) for term in self.terms)
+            loss = total_loss(term.discriminator_loss(update) for term in self.terms)
             objective = self.objective("discriminator", loss)
         self.apply("discriminator", d_tape, objective)
         for term in self.terms:
@@ -108,7 +108,7 @@ class PairedTrainer(Trainer):
             term.prepare_generator(update)
         with g_tape:  # the same tape, which holds G's forward pass of step 1
             update.fake_out = self.discriminate(inputs["source"], fake)
-            loss = _total(term.generator_loss(update) for term in self.terms)
+            loss = total_loss(term.generator_loss(update) for term in self.terms)
             objective = self.objective("generator", loss)
         self.apply("generator", g_tape, objective)
 
@@ -137,17 +137,6 @@ class PairedTrainer(Trainer):
 
     def _uniform(self, stream, shape, local_batch, index=0):
         return self.draw("uniform", shape, local_batch, stream, index)
-
-
-def _total(losses) -> tf.Tensor:
-    """The sum of the pieces' losses, in their order (``None``: nothing added)."""
-    total = None
-    for loss in losses:
-        if loss is not None:
-            total = loss if total is None else total + loss
-    if total is None:
-        raise ValueError("the objective has no piece with a loss for this network")
-    return total
 
 
 def _check_source_size(generator, config) -> None:

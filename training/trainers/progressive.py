@@ -25,8 +25,7 @@ import functools
 
 import tensorflow as tf
 
-from training.trainers.adversarial import _total
-from training.trainers.base import Trainer
+from training.trainers.base import Trainer, total_loss
 from zoo.losses import get_loss
 from zoo.terms import Adversarial, Schedule, Term, Update
 
@@ -99,7 +98,7 @@ class ProgressiveTrainer(Trainer):
             with tf.GradientTape() as tape:
                 update.real_out = self.discriminate(real, _conditions(batch))
                 update.fake_out = self.discriminate(update.fake, update.fake_in)
-                loss = _total(term.discriminator_loss(update) for term in self.terms)
+                loss = total_loss(term.discriminator_loss(update) for term in self.terms)
                 objective = self.objective("discriminator", loss)
             self.apply("discriminator", tape, objective)
             for term in self.terms:
@@ -113,7 +112,7 @@ class ProgressiveTrainer(Trainer):
         with tf.GradientTape() as tape:
             update.fake = self.run_generator(update.fake_in)
             update.fake_out = self.discriminate(update.fake, update.fake_in)
-            loss = _total(term.generator_loss(update) for term in self.terms)
+            loss = total_loss(term.generator_loss(update) for term in self.terms)
             objective = self.objective("generator", loss)
         self.apply("generator", tape, objective)
 
