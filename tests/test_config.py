@@ -52,6 +52,9 @@ def test_preset_beats_defaults():
         ("train.g_lr=nan", "train.g_lr='nan' is not accepted; expected a finite number"),
         ("train.d_lr=inf", "train.d_lr='inf' is not accepted; expected a finite number"),
         ("model.channels=2", "model.channels must be 1 (grayscale) or 3 (RGB), got 2"),
+        ("objective.augment=flip", "unknown DiffAugment policy flip; use a comma-separated"),
+        ("objective.r1_weight=-1", "objective.r1_weight must be 0 or more, got -1.0"),
+        ("objective.r1_every=0", "objective.r1_every must be positive, got 0"),
     ],
 )
 def test_bad_keys_and_values_are_one_line_errors(override, message):
@@ -107,3 +110,13 @@ def test_saved_config_records_what_differs_from_the_preset(tmp_path):
     assert cfg.load(tmp_path / "config.yaml").model.base_filters == 4  # read back as values
     cfg.save(cfg.resolve("cgan"), tmp_path / "plain.yaml")
     assert yaml.safe_load((tmp_path / "plain.yaml").read_text())["overrides"] == {}
+
+
+@pytest.mark.parametrize("override", ["objective.augment=translation", "objective.r1_weight=1"])
+def test_discriminator_regularizers_are_refused_for_kinds_that_do_not_apply_them(override):
+    assert cfg.resolve("dcgan", overrides=[override])  # the adversarial kind applies them
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.resolve("pix2pix", overrides=[override])
+    key = override.split("=")[0]
+    assert f"{key} is applied by the adversarial kind's trainer" in str(info.value)
+    assert "pix2pix trains with the paired kind" in str(info.value)

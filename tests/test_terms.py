@@ -58,6 +58,20 @@ def test_gradient_penalty_of_a_linear_critic_is_weight_times_norm_minus_one_squa
     assert u.logs["gp"].numpy() == pytest.approx(16.0)
 
 
+def test_r1_is_half_weight_times_the_squared_gradient_norm_at_real_images():
+    # A linear critic has gradient w everywhere: ||w||^2 = 25, the loss 10 / 2 * 25.
+    w = np.array([[3.0], [4.0]], np.float32)
+    real = tf.constant(np.random.default_rng(0).standard_normal((4, 2)), tf.float32)
+    u = _update(batch={"image": real}, critic=lambda x: x @ w)
+    assert terms.R1(10.0).discriminator_loss(u).numpy() == pytest.approx(125.0)
+    assert u.logs["r1"].numpy() == pytest.approx(25.0)
+    # D(x) = sum x^2 has gradient 2x: the penalty is the batch mean of 4 ||x||^2, at real only.
+    u = _update(batch={"image": real}, fake=real + 5.0, critic=lambda x: tf.reduce_sum(x**2, 1))
+    expected = np.mean(4 * np.sum(real.numpy() ** 2, axis=1))
+    assert terms.R1(1.0).discriminator_loss(u).numpy() == pytest.approx(expected / 2, rel=1e-5)
+    assert terms.R1(1.0).generator_loss(u) is None
+
+
 def test_weight_clipping_bounds_every_discriminator_weight():
     d = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])
     d.set_weights([np.full((3, 4), 0.5, np.float32), np.full(4, -0.2, np.float32)])

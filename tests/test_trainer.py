@@ -139,10 +139,26 @@ def test_every_family_steps_identically_on_two_replicas(family):
     after one step, 2.6e-7), so the bound grows with how far the steps moved the weights, up to
     1% of it; a wrong loss reduction (gradients doubled or halved) is off by half the move or
     more."""
+    _steps_identically_on_two_replicas(family)
+
+
+def test_diffaugment_and_lazy_r1_step_identically_on_two_replicas():
+    """Each image's augmentation is drawn for the global batch, whatever replica it is on; the
+    R1 penalty is computed on each replica's rows and reduced like the loss."""
+    logs = _steps_identically_on_two_replicas(
+        "dcgan",
+        "objective.augment=color,translation,cutout",
+        "objective.r1_weight=1.0",
+        "objective.r1_every=2",
+    )
+    assert logs[0]["r1"] > 0 and logs[1]["r1"] == 0  # steps 0 and 1: every 2 from step 0
+
+
+def _steps_identically_on_two_replicas(family, *overrides):
     trainers, logs, before = [], [], None
     for strategy in ("one_device", "mirrored"):
         config = tiny_config(
-            family, *_same_on_every_replica(family), f"runtime.strategy={strategy}"
+            family, *_same_on_every_replica(family), *overrides, f"runtime.strategy={strategy}"
         )
         session = build_session(config)
         before = before or {n: session.trainer.net(n).get_weights() for n in _trained(session)}
@@ -167,6 +183,7 @@ def test_every_family_steps_identically_on_two_replicas(family):
         )
         assert moved > 0, name  # the steps trained this network
         assert _max_diff(a.net(name), b.net(name)) <= PARITY_ATOL + 1e-2 * moved, name
+    return logs[0]  # one device's, step by step
 
 
 def _state(a, b) -> dict:

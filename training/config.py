@@ -85,6 +85,19 @@ class ExperimentConfig:
             raise ConfigError(
                 f"objective.loss={loss!r} is not a known loss; accepted: {', '.join(list_losses())}"
             )
+        kind_only = [
+            key
+            for key in ("augment", "r1_weight")
+            if getattr(self.objective, key, None) not in (None, "", 0, 0.0)
+        ]
+        if kind_only:
+            kind = zoo.get_family(self.family).contract(self.model).kind
+            if kind != "adversarial":
+                raise ConfigError(
+                    f"objective.{kind_only[0]} is applied by the adversarial kind's trainer "
+                    f"(one generator against one discriminator); {self.family} trains with the "
+                    f"{kind} kind"
+                )
         if self.eval.metric == "accuracy" and not self.data.labelled:
             raise ConfigError(
                 "eval.metric=accuracy measures a semi-supervised classifier (sgan, with "

@@ -172,14 +172,29 @@ class AdversarialObjective:
     Args:
         loss: the adversarial loss pair (``zoo.losses``).
         d_steps: discriminator updates per generator update, each on its own real batch.
+        augment: DiffAugment policy for every image the discriminator sees (``zoo.augment``:
+            a comma-separated subset of color, translation, cutout; ``None``: none). Adversarial
+            kind only.
+        r1_weight: weight (gamma) of the R1 penalty on the discriminator's gradient at real
+            images (``zoo.terms.R1``; 0: none). Adversarial kind only.
+        r1_every: apply R1 every this many steps, its weight multiplied to match (StyleGAN2's
+            lazy regularization: 16).
     """
 
     loss: str = "non_saturating"
     d_steps: int = 1
+    augment: str | None = None
+    r1_weight: float = 0.0
+    r1_every: int = 1
 
     def validate(self) -> None:
+        from zoo.augment import parse_policy
+
         if self.d_steps < 1:
             raise ValueError(f"objective.d_steps must be positive, got {self.d_steps}")
+        if self.r1_every < 1:
+            raise ValueError(f"objective.r1_every must be positive, got {self.r1_every}")
+        parse_policy(self.augment)
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if field.name.endswith("_weight") and value < 0:

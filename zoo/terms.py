@@ -245,6 +245,27 @@ class GradientPenalty(Term):
 
 
 @dataclasses.dataclass
+class R1(Term):
+    """The R1 penalty on the discriminator's gradient at real images, ``weight / 2`` times
+    ``||grad D(x)||^2`` (Mescheder et al. 2018, eq. 9; StyleGAN2's ``r1_gamma`` is ``weight``);
+    logs ``r1`` (the unweighted squared norm). Wrap it in ``Lazy`` for StyleGAN2's every-16."""
+
+    weight: float = 10.0
+    log_names = ("r1",)
+
+    def discriminator_loss(self, update):
+        real = tf.convert_to_tensor(update.real)
+        with tf.GradientTape() as tape:
+            tape.watch(real)
+            scores = tf.reduce_sum(tf.cast(update.critic(real), tf.float32))
+        grads = tf.cast(tape.gradient(scores, real), tf.float32)
+        squared = tf.reduce_sum(tf.reshape(grads, [tf.shape(grads)[0], -1]) ** 2, axis=1)
+        penalty = reduce_loss(squared, update.global_batch)
+        update.log("r1", penalty)
+        return 0.5 * self.weight * penalty
+
+
+@dataclasses.dataclass
 class WeightClipping(Term):
     """WGAN's Lipschitz constraint: every discriminator weight clipped to [-c, c] after each
     update (Arjovsky et al. 2017, alg. 1)."""

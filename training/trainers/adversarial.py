@@ -12,17 +12,22 @@ classifier, mutual information, semi-supervised learning, weight clipping):
 from __future__ import annotations
 
 import functools
+import threading
 
 import tensorflow as tf
 
 from training.trainers.base import Trainer, total_loss
+from zoo.augment import DRAWS, diff_augment, parse_policy
 from zoo.losses import get_loss
-from zoo.terms import Adversarial, Term, Update
+from zoo.terms import R1, Adversarial, Lazy, Term, Update
 
 # The adversarial kind draws its noise with the seeds it had before named streams existed
 # (run seed + a salt per stream), so that every result published for these families is
 # reproduced bit for bit. New kinds use the base's named streams.
-_LEGACY_SALTS = {"z": 0, "gp": 1, "label": 2, "code": 3}
+_LEGACY_SALTS = {"z": 0, "gp": 1, "label": 2, "code": 3, "augment": 4}
+# Room for this many discriminator calls per step in the ``augment`` stream (each call draws
+# its own augmentation: real and fake images of each update, penalties' images).
+_AUGMENT_CALLS = 64
 
 
 class AdversarialTrainer(Trainer):
@@ -36,6 +41,8 @@ class AdversarialTrainer(Trainer):
         networks, contract, seed, ema_decay, ship: see ``Trainer``.
         terms: the objective (``Family.terms(objective)``).
         d_steps: discriminator updates per generator update.
+        augment: the DiffAugment policy of every image the discriminator sees
+            (``zoo.augment``; ``None``: none), drawn from the stateless stream ``augment``.
 
     Example:
         >>> trainer = AdversarialTrainer(
@@ -46,17 +53,34 @@ class AdversarialTrainer(Trainer):
         >>> trainer.fit(batches_per_step(dataset, trainer.d_steps), steps_per_epoch=100)
     """
 
-    def __init__(self, networks, contract, terms: list[Term], d_steps: int = 1, **kwargs):
+    def __init__(
+        self,
+        networks,
+        contract,
+        terms: list[Term],
+        d_steps: int = 1,
+        augment: str | None = None,
+        **kwargs,
+    ):
         super().__init__(networks, contract, **kwargs)
         self.terms, self.d_steps = list(terms), d_steps
+        self.augment = parse_policy(augment)
+        # Which discriminator call of the step this is (each draws its own augmentation). Per
+        # thread: MirroredStrategy traces each replica's step in a thread of its own, and they
+        # interleave at every cross-replica merge (a shared counter gave replicas other draws).
+        self._calls = threading.local()
         self.draws_per_step = d_steps + 1
 
     @classmethod
     def from_config(cls, family, networks, contract, config, **kwargs):
         """The trainer of ``family``'s networks for an experiment ``config``: its objective's
-        terms (the loss pair alone when the family lists none) and discriminator steps."""
+        terms (the loss pair alone when the family lists none; R1 when weighted), discriminator
+        steps and DiffAugment policy."""
         objective = config.objective
         terms = family.terms(objective) if family.terms else [Adversarial(get_loss(objective.loss))]
+        if objective.r1_weight:
+            terms.append(Lazy(R1(objective.r1_weight), objective.r1_every))
+        kwargs.setdefault("augment", objective.augment)
         return cls(networks, contract, terms=terms, d_steps=objective.d_steps, **kwargs)
 
     @property
@@ -68,7 +92,8 @@ class AdversarialTrainer(Trainer):
         return {"generator": "g_optimizer", "discriminator": "d_optimizer"}.get(name, name)
 
     def stream_seed(self, stream, index):
-        counter = tf.cast(self.step, tf.int64) * self.draws_per_step + index
+        per_step = _AUGMENT_CALLS if stream == "augment" else self.draws_per_step
+        counter = tf.cast(self.step, tf.int64) * per_step + index
         return tf.stack([tf.constant(self.seed + _LEGACY_SALTS[stream], tf.int64), counter])
 
     def train_step(self, data):
@@ -79,6 +104,7 @@ class AdversarialTrainer(Trainer):
             raise ValueError(f"train_step needs {self.d_steps} batches, got {len(batches)}")
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         d_logs: dict = {}
+        self._calls.augment = 0
 
         # 1. Discriminator updates, each on its own real batch and fresh fakes.
         for i, batch in enumerate(batches):
@@ -126,11 +152,19 @@ class AdversarialTrainer(Trainer):
             draw=functools.partial(self._uniform, local_batch=local, index=index),
             discriminate=functools.partial(self.discriminate, conditions={}),
             logs=logs,
+            step=self.step,
         )
 
     def discriminate(self, images, conditions) -> dict:
         """The discriminator's outputs by name on ``images``, with its other inputs (a
-        ``label``) taken by name from ``conditions``."""
+        ``label``) taken by name from ``conditions``; augmented by the DiffAugment policy, with
+        draws of their own for each call of the step."""
+        if self.augment:
+            local = tf.shape(images)[0]
+            call = getattr(self._calls, "augment", 0)
+            self._calls.augment = call + 1
+            draws = self.draw("uniform", [DRAWS], local, "augment", call)
+            images = diff_augment(images, self.augment, draws)
         return self.call_network(self.discriminator, {**conditions, "image": images})
 
     def _uniform(self, stream, shape, local_batch, index):
