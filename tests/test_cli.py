@@ -113,6 +113,30 @@ def test_speed_benchmark_reports_a_ganzoo_error_in_one_line(capsys):
     assert err.count("\n") == 1
 
 
+def test_quality_benchmark_refuses_an_unknown_family_in_one_line(capsys):
+    from benchmarks import quality
+
+    assert quality.main(["nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown family 'nope'; known families: ")
+    assert err.count("\n") == 1
+
+
+def test_quality_table_gives_each_seed_then_mean_and_spread():
+    from benchmarks.quality import table
+
+    rows = [
+        {"seed": s, "seconds": t, "fid": f, "kid": {"mean": 0.01, "std": 0.001}, "confident": c}
+        for s, t, f, c in ((0, 300, 20.0, 0.9), (1, 310, 30.0, 0.8))
+    ]
+    lines = table({"dcgan": rows}).splitlines()
+    assert lines[0].startswith("| family | seed | time (s) | FID | KID x1e3 | confident |")
+    assert lines[2].startswith("| `dcgan` | 0 | 300 | 20.0 | 10.0 | 0.900 |")
+    # mean and sample standard deviation; metrics a run lacks stay empty
+    assert lines[4].startswith("| `dcgan` | mean +- sd | 305 +- 7 | 25.0 +- 7.1 | 10.0 +- 0.0 |")
+    assert lines[4].endswith("|  |  |  |")
+
+
 def _project_modules() -> list[str]:
     names = []
     for package in PACKAGES:
