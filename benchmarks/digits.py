@@ -9,6 +9,7 @@ For a run (10,000 samples against 10,000 real digits, ``mnist_cnn`` features, as
       statistics (what training saw), to rule out a moving-statistics mismatch;
     - FID of the samples read as a digit with probability >= 0.9 only: how much of the distance
       the ambiguous samples make;
+    - FID with every pixel below -0.5 set to -1: how much faint background noise costs;
     - FID with z scaled by 0.5 and 0.8 (the truncation trick);
     - per predicted class: the samples' share, FID against the real digits of that class, and
       the mean feature norm of each (a digit the classifier recognises firmly has a long one).
@@ -86,7 +87,8 @@ def diagnose(run_dir: str, extractor) -> list[str]:
     def fid(fake_features):
         return f"{m.fid(real_features, fake_features):.1f}"
 
-    features, probs = extractor(sample())
+    images = sample()
+    features, probs = extractor(images)
     confident = probs.max(axis=1) >= 0.9
     lines = [
         f"FID {fid(features)} (confident digits {confident.mean():.3f}; "
@@ -94,6 +96,10 @@ def diagnose(run_dir: str, extractor) -> list[str]:
         f"FID with batch statistics (training=True): {fid(extractor(sample(training=True))[0])}",
         f"FID of the confident samples only ({confident.sum()}): {fid(features[confident])}",
     ]
+    clean = np.where(images < -0.5, -1.0, images).astype(np.float32)
+    lines.append(
+        f"every pixel below -0.5 set to -1 (a clean background): FID {fid(extractor(clean)[0])}"
+    )
     for scale in (0.8, 0.5):
         f, p = extractor(sample(scale))
         lines.append(f"z x {scale}: FID {fid(f)}, confident {(p.max(1) >= 0.9).mean():.3f}")

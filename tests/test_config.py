@@ -7,7 +7,7 @@ from training import config as cfg
 def test_precedence_preset_then_file_then_set(tmp_path):
     base = cfg.resolve("dcgan")
     assert base.preset == "dcgan_mnist"
-    assert base.train.steps == 5000 and base.data.batch_size == 64
+    assert base.train.steps == 7000 and base.data.batch_size == 64
     assert base.model.image_size == 28
 
     file = tmp_path / "c.yaml"
@@ -19,7 +19,7 @@ def test_precedence_preset_then_file_then_set(tmp_path):
     assert config.train.g_lr == 1e-4  # the file beats the preset
     assert config.data.batch_size == 32
     assert config.runtime.seed == 3
-    assert config.train.d_lr == 2e-4  # untouched: the preset's
+    assert config.train.d_lr == 4e-4  # untouched: the preset's
 
 
 def test_preset_beats_defaults():
