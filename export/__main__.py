@@ -1,4 +1,5 @@
-"""python -m export RUN_DIR [--format F[,F]] [--quantize Q[,Q]] [--uint8] [--out DIR]"""
+"""python -m export RUN_DIR [--format F[,F]] [--quantize Q[,Q]] [--uint8] [--out DIR]
+[--direction AB|BA]"""
 
 from __future__ import annotations
 
@@ -35,8 +36,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--out",
-        help="destination folder (default RUN_DIR/export): a new folder, an empty one, or an "
-        "earlier export, which it replaces; anything else is refused and left as it is",
+        help="destination folder (default RUN_DIR/export, RUN_DIR/export_ba for --direction BA): "
+        "a new folder, an empty one, or an earlier export, which it replaces; anything else is "
+        "refused and left as it is",
+    )
+    parser.add_argument(
+        "--direction",
+        default="AB",
+        help="AB (default: generator.keras), or BA for a two-domain run's reverse generator "
+        "(cyclegan's generator_ba.keras)",
     )
     parser.add_argument(
         "--opset", type=int, default=17, help="ONNX opset, 9 to 18 with tf2onnx 1.17 (default 17)"
@@ -60,6 +68,7 @@ def _choices(value: str, accepted: tuple[str, ...], what: str) -> list[str]:
 def options_from(args):
     from export.core import FORMATS, ExportOptions
     from export.formats import TFLITE_VARIANTS, check_opset
+    from training.translation import DIRECTIONS
 
     fmts = _choices(args.format, FORMAT_WORDS, "format")
     quant = _choices(args.quantize, QUANTIZE_WORDS, "quantization")
@@ -74,7 +83,10 @@ def options_from(args):
     if args.repeats < 1:
         raise ValueError("--repeats must be at least 1")
     check_opset(args.opset)  # even without onnx in --format: the value is wrong either way
-    return ExportOptions(formats, variants, args.uint8, args.opset, args.repeats)
+    direction = args.direction.strip().upper()
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction {args.direction!r}; accepted: {', '.join(DIRECTIONS)}")
+    return ExportOptions(formats, variants, args.uint8, args.opset, args.repeats, direction)
 
 
 def table(report: dict) -> str:
@@ -123,16 +135,20 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     from export.core import export_run
-    from export.sampler import DestinationError
+    from export.sampler import DestinationError, DirectionError
 
     try:
         report = export_run(args.run_dir, args.out, options)
     except GanzooError as err:
         print(f"error: {err}", file=sys.stderr)
-        # a destination refused before any work is a usage error; anything else, a failed export
-        return 2 if isinstance(err, DestinationError) else 1
+        # a destination or direction refused before any work is a usage error; anything else,
+        # a failed export
+        return 2 if isinstance(err, (DestinationError, DirectionError)) else 1
     machine = report["machine"]
-    print(f"exported {args.run_dir} -> {report['out']}")
+    which = f" ({report['translates']}, {report['generator']})" if "translates" in report else ""
+    print(f"exported {args.run_dir}{which} -> {report['out']}")
+    if "parity_inputs" in report:
+        print(f"parity inputs: {report['parity_inputs']}")
     inputs = ", ".join(f"{i['name']} {i['dtype']} {i['shape']}" for i in report["inputs"])
     output = report["output"]
     print(f"inputs: {inputs}; output: image {output['dtype']} {output['shape']}")

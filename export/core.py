@@ -4,6 +4,12 @@ Everything is written to a temporary folder beside the destination and moved int
 when every float artifact matches Keras within tolerance, so a failed export never replaces a
 good one. The destination must be new, an empty folder, or an earlier export (``destination``):
 export never replaces a file or folder of the user's.
+
+A two-domain run ships a generator per direction (``training.translation.DIRECTIONS``); each
+exports on its own (``ExportOptions.direction``), by default into its own folder (``export`` for
+A -> B, as for every run, ``export_ba`` for B -> A), its files named after the generator they
+come from (``generator_ba.onnx``, ``saved_model_ba``, ...), and the report and model card say
+which direction they hold.
 """
 
 from __future__ import annotations
@@ -19,7 +25,14 @@ from pathlib import Path
 
 from export import formats as fmt
 from export import verify
-from export.sampler import DestinationError, ExportError, Sampler, check_run_dir, load_sampler
+from export.sampler import (
+    DestinationError,
+    ExportError,
+    Sampler,
+    check_direction,
+    check_run_dir,
+    load_sampler,
+)
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 PARITY_BATCH = 16
@@ -37,19 +50,22 @@ class ExportOptions:
     uint8: bool = False
     opset: int = 17
     repeats: int = 20
+    direction: str = "AB"  # a two-domain run's BA exports its generator_ba.keras
 
 
 def export_run(run_dir: str | Path, out: str | Path | None = None, options=None) -> dict:
-    """Exports the generator of ``run_dir`` into ``out`` (default ``run_dir/export``).
+    """Exports the generator of ``run_dir`` that translates in ``options.direction`` into
+    ``out`` (default ``run_dir/export``, ``run_dir/export_ba`` for a two-domain run's BA).
 
     Returns the report (also written as ``out/report.json``); raises ``ExportError`` when an
     export fails or a float artifact differs from Keras beyond its tolerance.
     """
     options = options or ExportOptions()
     run_dir = check_run_dir(run_dir)
-    out = destination(run_dir, out)  # refused before the generator is even loaded
+    check_direction(run_dir, options.direction)  # a direction it ships a generator for
+    out = destination(run_dir, out, options.direction)  # refused before anything is loaded
     fmt.check_opset(options.opset)
-    sampler = load_sampler(run_dir, uint8=options.uint8)
+    sampler = load_sampler(run_dir, uint8=options.uint8, direction=options.direction)
     skipped = _skipped(sampler, options)
     if skipped:
         options = dataclasses.replace(
@@ -107,8 +123,15 @@ def _skipped(sampler: Sampler, options: ExportOptions) -> dict[str, str]:
     return {}
 
 
-def destination(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """The export folder ``out`` (default ``run_dir/export``), if export may write it.
+def default_folder(direction: str = "AB") -> str:
+    """The export folder's name in the run folder: ``export`` for A -> B (every run's one
+    generator), ``export_ba`` for B -> A."""
+    return "export" if direction.upper() == "AB" else f"export_{direction.lower()}"
+
+
+def destination(run_dir: str | Path, out: str | Path | None = None, direction: str = "AB") -> Path:
+    """The export folder ``out`` (default ``run_dir/export``, ``default_folder(direction)``),
+    if export may write it.
 
     Export replaces only what it wrote itself: ``out`` must not exist yet, be an empty folder,
     or be an earlier export, recognised by its report.json and model_card.json (JSON objects
@@ -116,7 +139,7 @@ def destination(run_dir: str | Path, out: str | Path | None = None) -> Path:
     report lists. Anything else (a file, a symbolic link, a folder of the user's, an earlier
     export the user has added files to) raises ``DestinationError`` and is left untouched.
     """
-    out = Path(out) if out is not None else Path(run_dir) / "export"
+    out = Path(out) if out is not None else Path(run_dir) / default_folder(direction)
     if out.name in ("", ".", ".."):  # name the folder, so a sibling staging folder can be made
         out = Path(os.path.abspath(out))
     problem = _destination_problem(out)
@@ -202,18 +225,21 @@ def _make_staging(out: Path) -> Path:
 
 
 def _write_all(sampler: Sampler, folder: Path, options: ExportOptions) -> list[fmt.Artifact]:
+    stem = sampler.artifact  # generator, generator_ba: each file named after its generator
     artifacts = []
-    saved_model = fmt.write_savedmodel(sampler, folder / "saved_model")
+    saved_model = fmt.write_savedmodel(
+        sampler, folder / ("saved_model" + stem.removeprefix("generator"))
+    )
     if "savedmodel" in options.formats:
         artifacts.append(saved_model)
     if "tflite" in options.formats:
         for variant in options.tflite_variants:
-            name = "generator.tflite" if variant == "float32" else f"generator_{variant}.tflite"
+            name = f"{stem}.tflite" if variant == "float32" else f"{stem}_{variant}.tflite"
             artifacts.append(fmt.write_tflite(sampler, saved_model.path, variant, folder / name))
     if "savedmodel" not in options.formats:
         shutil.rmtree(saved_model.path)
     if "onnx" in options.formats:
-        artifacts.append(fmt.write_onnx(sampler, folder / "generator.onnx", options.opset))
+        artifacts.append(fmt.write_onnx(sampler, folder / f"{stem}.onnx", options.opset))
     return artifacts
 
 
@@ -277,6 +303,7 @@ def _report(run_dir: Path, sampler: Sampler, options: ExportOptions, rows: list[
 
     return {
         "run_dir": str(run_dir),
+        **_which(sampler),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {
             "platform": platform.platform(),
@@ -305,6 +332,7 @@ def _model_card(run_dir: Path, sampler: Sampler, rows: list[dict]) -> dict:
         "family": config.get("family"),
         "preset": config.get("preset"),
         "overrides": config.get("overrides", {}),
+        **_which(sampler),
         "dataset": {"name": data.get("dataset"), "source": data.get("source")},
         "training_steps": sampler.step,
         "ema_weights": config.get("train", {}).get("ema_decay") is not None,
@@ -323,6 +351,20 @@ def _model_card(run_dir: Path, sampler: Sampler, rows: list[dict]) -> dict:
             for r in rows[1:]
         },
     }
+
+
+def _which(sampler: Sampler) -> dict:
+    """Which generator was exported: its file, and for a run that ships one per direction, the
+    direction (``BA``, "B -> A"); and what the parity inputs were when not real examples."""
+    from training.translation import DIRECTION_NAMES
+
+    which = {"generator": f"{sampler.artifact}.keras"}
+    if sampler.two_way:
+        which["direction"] = sampler.direction
+        which["translates"] = DIRECTION_NAMES[sampler.direction]
+    if sampler.parity_inputs:
+        which["parity_inputs"] = sampler.parity_inputs
+    return which
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -6,6 +6,14 @@ plus ``label`` int32 [batch] for class-conditional families (InfoGAN's categoric
 dynamic. The single output is
 ``image``: float32 in [-1, 1], or with ``uint8=True`` uint8 in [0, 255], computed as
 ``round((x + 1) * 127.5)``.
+
+A two-domain run ships a generator for each direction (``training.translation.DIRECTIONS``):
+``generator.keras`` (A -> B) and ``generator_ba.keras`` (B -> A); ``load_sampler(direction=...)``
+loads either. The way back reads domain B's images (``image_b``). A run folder's
+``calibration.npz`` holds real examples of the inputs its A -> B generator reads (``image_a``),
+so unless it also holds ``image_b``, the B -> A generator is checked and calibrated on the
+A -> B generator's translations of those real A examples: domain-B images as the run's own
+generator makes them, the very inputs the way back is trained on in the A -> B -> A cycle.
 """
 
 from __future__ import annotations
@@ -29,6 +37,11 @@ if TYPE_CHECKING:  # imported where they are used, so that ``python -m export --
 
 class ExportError(GanzooError, RuntimeError):
     """An export that cannot be done, with what to do about it."""
+
+
+class DirectionError(ExportError):
+    """A direction the run does not ship a generator for: a usage error like a bad option (the
+    CLI exits 2), raised before anything is loaded."""
 
 
 class DestinationError(ExportError):
@@ -63,6 +76,27 @@ class Sampler:
     run_config: dict
     step: int | None
     calibration: dict[str, np.ndarray] | None = None  # real examples of the data inputs
+    artifact: str = "generator"  # the run folder's ARTIFACT.keras this is
+    direction: str = "AB"  # the direction it translates, for a two-domain run (DIRECTIONS)
+    parity_inputs: str | None = None  # what the data inputs' examples are, if not real ones
+
+    @property
+    def two_way(self) -> bool:
+        """Whether the run ships a generator for each direction (then the report and model
+        card say which one this is)."""
+        from training.translation import directions
+
+        declared = self._family_contract()
+        return declared is not None and "BA" in directions(declared)
+
+    def _family_contract(self):
+        import zoo
+
+        name = self.run_config.get("family")
+        if name not in zoo.list_families():
+            return None
+        family = zoo.get_family(name)
+        return family.contract(family.model_config(self.run_config.get("model", {})))
 
     @property
     def output(self) -> dict:
@@ -76,13 +110,11 @@ class Sampler:
         """The family's declaration of the generator's inputs (``zoo.contract``). A bare
         generator.keras, without its run's config.yaml, is read by its input names: ``z``
         standard normal, ``code`` uniform in [-1, 1]."""
-        import zoo
+        from training.translation import direction_contract
         from zoo import contract
 
-        name = self.run_config.get("family")
-        if name in zoo.list_families():
-            family = zoo.get_family(name)
-            return family.contract(family.model_config(self.run_config.get("model", {})))
+        if (declared := self._family_contract()) is not None:
+            return direction_contract(declared, self.direction)
         known = {"z": contract.normal(), "code": contract.uniform_code()}
         if unknown := [s.name for s in self.inputs if s.name not in known]:
             raise ExportError(
@@ -144,39 +176,100 @@ class Sampler:
         return self.contract.num_classes
 
 
-def load_sampler(run_dir: str | Path, uint8: bool = False) -> Sampler:
-    """The generator of run folder ``run_dir`` (EMA weights when the run kept them)."""
+def load_sampler(run_dir: str | Path, uint8: bool = False, direction: str = "AB") -> Sampler:
+    """The generator of run folder ``run_dir`` (EMA weights when the run kept them) that
+    translates in ``direction`` (``AB``: generator.keras, what every run ships; ``BA``: a
+    two-domain run's generator_ba.keras)."""
+    run_dir = check_run_dir(run_dir)
+    config = _read_config(run_dir)
+    artifact = direction_artifact(config, direction)
+    direction = direction.upper()
+    generator = _load(run_dir, config, artifact)
+    calibration = None
+    if (run_dir / CALIBRATION_FILE).is_file():
+        with np.load(run_dir / CALIBRATION_FILE) as arrays:
+            calibration = {key: arrays[key] for key in arrays.files}
+    step = _checkpoint_step(run_dir)
+    sampler = Sampler(
+        generator, _input_specs(generator), uint8, config, step, calibration, artifact, direction
+    )
+    if direction != "AB" and calibration is not None:
+        (key,) = sampler.contract.data_keys
+        if key not in calibration:  # the A -> B generator's translations of real A examples
+            ab = _load(run_dir, config, "generator")
+            forward = Sampler(ab, _input_specs(ab), False, config, step, calibration)
+            feeds = forward.example_inputs(len(next(iter(calibration.values()))), seed=0)
+            args = [feeds[spec.name] for spec in forward.inputs]
+            fakes = forward.generator(args[0] if len(args) == 1 else args, training=False)
+            sampler.calibration = {key: np.asarray(fakes, np.float32)}
+            sampler.parity_inputs = (
+                f"generator.keras's translations of the run's real "
+                f"{', '.join(forward.contract.data_keys)} examples ({CALIBRATION_FILE} holds no "
+                f"{key})"
+            )
+    return sampler
+
+
+def check_direction(run_dir: Path, direction: str) -> str:
+    """The artifact of run folder ``run_dir`` that translates in ``direction`` (reading only its
+    config.yaml), or a one-line ``DirectionError``."""
+    return direction_artifact(_read_config(run_dir), direction)
+
+
+def direction_artifact(config: dict, direction: str) -> str:
+    """The artifact (``generator``, ``generator_ba``) of a run with config ``config`` that
+    translates in ``direction``, or a one-line ``DirectionError`` saying what is accepted."""
+    import zoo
+    from training.translation import DIRECTIONS, direction_problem
+
+    word = direction.upper()
+    if word == "AB":
+        return DIRECTIONS["AB"][0]
+    name = config.get("family")
+    if name not in zoo.list_families():
+        if word not in DIRECTIONS:
+            raise DirectionError(direction_problem(None, name, word))
+        raise DirectionError(
+            f"direction {word} needs the run's config.yaml naming its family (it finds the "
+            "family's reverse generator by it); accepted without it: AB"
+        )
+    family = zoo.get_family(name)
+    contract = family.contract(family.model_config(config.get("model", {})))
+    if problem := direction_problem(contract, name, word):
+        raise DirectionError(problem)
+    return DIRECTIONS[word][0]
+
+
+def _load(run_dir: Path, config: dict, artifact: str) -> keras.Model:
+    """The run folder's ``ARTIFACT.keras``, or a one-line ``ExportError`` saying how to write it
+    again from the run's checkpoint."""
     import keras
 
     import zoo.layers  # noqa: F401  (registers ganzoo's custom Keras layers for loading)
 
-    run_dir = check_run_dir(run_dir)
-    path = run_dir / "generator.keras"
-    config = _read_config(run_dir)
+    path = run_dir / f"{artifact}.keras"
     family = config.get("family", "FAMILY")
     resume = f"python -m training.run {family} --run-dir {run_dir} --resume"
     if not path.is_file():
         raise ExportError(
-            f"{run_dir} has no generator.keras; train first, or write it from the run's "
+            f"{run_dir} has no {path.name}; train first, or write it from the run's "
             f"checkpoint with: {resume}"
         )
     try:
-        generator = keras.saving.load_model(path, compile=False)
+        return keras.saving.load_model(path, compile=False)
     except (zipfile.BadZipFile, ValueError, OSError, KeyError, TypeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise ExportError(
             f"{path} cannot be loaded ({type(err).__name__}: {first[:120]}); write it again from "
             f"the run's checkpoint with: {resume}"
         ) from None
-    inputs = [
+
+
+def _input_specs(generator) -> list[InputSpec]:
+    return [
         InputSpec(t.name.split(":")[0], (None, *t.shape[1:]), str(t.dtype).replace("tf.", ""))
         for t in generator.inputs
     ]
-    calibration = None
-    if (run_dir / CALIBRATION_FILE).is_file():
-        with np.load(run_dir / CALIBRATION_FILE) as arrays:
-            calibration = {key: arrays[key] for key in arrays.files}
-    return Sampler(generator, inputs, uint8, config, _checkpoint_step(run_dir), calibration)
 
 
 def check_run_dir(run_dir: str | Path) -> Path:

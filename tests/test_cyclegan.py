@@ -1,6 +1,8 @@
 """CycleGAN and the two-domain trainer: the history pool, the objective's pieces, the schedule,
 exact resume, replica parity and export, on the tiny preset."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -147,3 +149,166 @@ def test_networks_follow_the_paper_and_ship_both_directions(trained_runs):
     np.testing.assert_allclose(
         np.asarray(loaded(batch)), np.asarray(session.trainer.generator_ba(batch)), atol=1e-6
     )
+
+
+# --- the way back (B -> A) in evaluation, sampling and export ---------------------------------
+
+
+def _held_out_digits(n, size=16):
+    """The first ``n`` held-out digits of the tiny preset (``eval.split`` = test) as the A view
+    (the digit itself) and the B view (its bold strokes), computed here, not by
+    ``training.translation``."""
+    from training.data import load_split
+    from training.sections import DataConfig
+    from training.views import view
+
+    digits = load_split(DataConfig(source="vendored"), f"test[:{n}]", size, 1)[0]
+    return digits, np.asarray(view("bold", digits))
+
+
+def _generators(run_dir):
+    return (
+        keras.saving.load_model(run_dir / "generator.keras", compile=False),
+        keras.saving.load_model(run_dir / "generator_ba.keras", compile=False),
+    )
+
+
+def test_evaluation_scores_the_way_back_and_both_cycles(trained_runs, tmp_path, capsys):
+    """``python -m training.evaluate RUN`` of a cyclegan run adds B -> A's own L1/PSNR/digit
+    reading and the cycle-reconstruction L1 of both directions, each equal to the number
+    computed here with numpy from the two shipped generators on the held-out digits."""
+    from training import evaluate
+
+    run = trained_runs.copy("cyclegan", tmp_path / "run")  # evaluation writes metrics.json
+    assert evaluate.main([str(run), "--metrics", "fid", "--num-samples", "40"]) == 0
+    printed = capsys.readouterr().out
+    translation = json.loads((run / "metrics.json").read_text())["translation"]
+    a, b = _held_out_digits(40)
+    g_ab, g_ba = _generators(run)
+
+    def l1(x, y):
+        return float(np.mean(np.abs(np.asarray(x, np.float64) - y)) / 2)
+
+    fake_b, fake_a = np.asarray(g_ab(a)), np.asarray(g_ba(b))
+    expected = {
+        "l1": l1(fake_b, b),
+        "ba_l1": l1(fake_a, a),
+        "cycle_l1_aba": l1(g_ba(fake_b), a),
+        "cycle_l1_bab": l1(g_ab(fake_a), b),
+    }
+    assert {k: translation[k] for k in expected} == pytest.approx(expected, rel=1e-5)
+    mse = np.mean(((fake_a.astype(np.float64) - a) / 2) ** 2, axis=(1, 2, 3))
+    assert translation["ba_psnr"] == pytest.approx(np.mean(10 * np.log10(1 / mse)), rel=1e-5)
+    # the digit classifier reads the true A views (the digits) nearly all as themselves
+    assert translation["ba_truth_digit_accuracy"] > 0.9
+    assert "ba_digit_accuracy" in translation and translation["ba_l1"] != translation["l1"]
+    assert f"reverse translation (B -> A) of held-out test: L1 {expected['ba_l1']:.4f}" in printed
+    assert (
+        f"cycle reconstruction L1 of held-out test: A -> B -> A {expected['cycle_l1_aba']:.4f}, "
+        f"B -> A -> B {expected['cycle_l1_bab']:.4f}"
+    ) in printed
+
+
+def test_sample_direction_ba_translates_b_views_back_to_their_a_views(trained_runs, tmp_path):
+    """``--direction BA``: input/ holds the B views (bold digits), target/ their A views (the
+    digits), output/ generator_ba's translation of the input; with ``--inputs`` the user's
+    images are translated B -> A."""
+    from PIL import Image
+
+    from training import sample
+
+    run, out = trained_runs("cyclegan"), tmp_path / "ba"
+    argv = [str(run), "--split", "test[:3]", "--num", "3", "--direction", "BA", "--out", str(out)]
+    assert sample.main(argv) == 0
+    a, b = _held_out_digits(3)
+    _, g_ba = _generators(run)
+
+    def pngs(part):
+        files = sorted((out / part).iterdir())
+        assert [f.name for f in files] == [f"0000{i}.png" for i in range(3)]
+        return np.stack([np.asarray(Image.open(f), np.float64) for f in files])
+
+    for part, expected in (("input", b), ("target", a), ("output", np.asarray(g_ba(b)))):
+        np.testing.assert_allclose(pngs(part), (expected[..., 0] + 1) * 127.5, atol=0.51)
+    assert np.abs(pngs("input") - pngs("target")).max() > 100  # bold strokes are not the digits
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(mine / "white.png")
+    own = tmp_path / "own"
+    assert (
+        sample.main([str(run), "--inputs", str(mine), "--direction", "ba", "--out", str(own)]) == 0
+    )
+    white = np.ones((1, 16, 16, 1), np.float32)
+    written = np.asarray(Image.open(own / "output" / "00000.png"), np.float64)
+    np.testing.assert_allclose(written, (np.asarray(g_ba(white))[0, ..., 0] + 1) * 127.5, atol=0.51)
+
+
+def test_export_direction_ba_ships_generator_ba_in_every_format(trained_runs, tmp_path, capsys):
+    """``python -m export RUN --direction BA``: generator_ba.keras in every format, each file
+    named after it, each passing export's parity check and giving generator_ba's images in its
+    own runtime; the report and model card say B -> A; the default folder is RUN/export_ba
+    (RUN/export stays A -> B's)."""
+    from export.__main__ import main as export_main
+    from export.core import destination
+    from tests.test_families import ARTIFACTS, _close, run_artifact
+
+    run, out = trained_runs("cyclegan"), tmp_path / "export_ba"
+    assert destination(run, None, "BA") == run / "export_ba"
+    assert destination(run, None) == destination(run, None, "AB") == run / "export"
+    assert export_main([str(run), "--direction", "BA", "--out", str(out), "--repeats", "1"]) == 0
+    assert "(B -> A, generator_ba.keras)" in capsys.readouterr().out
+    names = {
+        "saved_model_ba",
+        "generator_ba.onnx",
+        "generator_ba.tflite",
+        "generator_ba_float16.tflite",
+        "generator_ba_dynamic.tflite",
+    }
+    assert {p.name for p in out.iterdir()} == names | {"report.json", "model_card.json"}
+    report = json.loads((out / "report.json").read_text())
+    card = json.loads((out / "model_card.json").read_text())
+    assert all(row["passed"] for row in report["results"]) and len(report["results"]) == 6
+    for saved in (report, card):
+        assert (saved["generator"], saved["direction"], saved["translates"]) == (
+            "generator_ba.keras",
+            "BA",
+            "B -> A",
+        )
+    assert "image_b" in card["input_distribution"]["source"]
+    _, b = _held_out_digits(5)
+    _, g_ba = _generators(run)
+    expected = np.asarray(g_ba(b))
+    for key, (file, kind, atol) in ARTIFACTS.items():
+        if key != "tflite-int8":  # not offered for cyclegan (Family.no_int8)
+            ba_file = file.replace("generator", "generator_ba").replace("model", "model_ba")
+            assert _close(run_artifact(kind, out / ba_file, {"source": b}), expected, atol), key
+
+
+def test_the_way_back_of_a_run_without_one_is_a_one_line_error(trained_runs, tmp_path, capsys):
+    """``--direction BA`` of a run that ships no B -> A generator (dcgan, pix2pix): one line
+    naming what is accepted, exit 2, nothing written; an unknown direction likewise."""
+    from export.__main__ import main as export_main
+    from training import sample
+
+    for family in ("dcgan", "pix2pix"):
+        run = trained_runs(family)
+        out = tmp_path / family
+        assert (
+            sample.main([str(run), "--split", "test", "--direction", "BA", "--out", str(out)]) == 2
+        )
+        assert export_main([str(run), "--direction", "BA", "--out", str(out)]) == 2
+        errors = capsys.readouterr().err.splitlines()
+        assert len(errors) == 2 and not out.exists()
+        for line in errors:
+            assert (
+                "direction BA needs a run that ships a B -> A generator (generator_ba.keras" in line
+            )
+            assert f"a {family} run ships generator.keras; accepted: AB" in line
+    run = trained_runs("cyclegan")
+    assert sample.main([str(run), "--split", "test", "--direction", "AX"]) == 2
+    assert export_main([str(run), "--direction", "AX"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: --direction 'AX' is unknown; accepted: AB, BA",
+        "error: unknown direction 'AX'; accepted: AB, BA",
+    ]

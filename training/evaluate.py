@@ -10,7 +10,10 @@ standard normal with a fixed seed. Every number is labelled with the extractor t
 A translation family (pix2pix, cyclegan) whose data is a view of the images (``data.pair``,
 ``data.domain_views``) translates the held-out ``eval.split`` instead, and is compared with the
 true translations: the distribution metrics, plus L1, PSNR and how often the digit classifier
-reads a translation as the digit it was made from.
+reads a translation as the digit it was made from. A two-domain run that ships the way back
+(CycleGAN's ``generator_ba.keras``) is scored in that direction too (B -> A: the held-out B views
+translated and compared with their A views), with the cycle-reconstruction L1 of both directions
+(A -> B -> A against the held-out A views, B -> A -> B against the B views).
 
 ``--extractor auto`` uses the digit classifier (mnist_cnn) only for digits: MNIST runs, or
 ``--real``/``--fake`` sets that are both 28x28 grayscale. Anything else gets InceptionV3 when
@@ -34,7 +37,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from training import metrics as m  # noqa: E402
-from training.translation import held_out_translations, translate, translation_metrics  # noqa: E402
+from training.translation import (  # noqa: E402
+    DIRECTIONS,
+    directions,
+    held_out_translations,
+    reverse_metrics,
+    translate,
+    translation_metrics,
+)
 from zoo.errors import GanzooError  # noqa: E402
 
 METRICS = ("fid", "kid", "is", "pr", "swd")
@@ -220,6 +230,13 @@ def evaluate_run(
         if source.shape == truth.shape:  # the baseline of changing nothing
             identity = translation_metrics(source, truth, None, None)
             result["translation"] |= {f"identity_{k}": v for k, v in identity.items()}
+        backward_file = run_dir / f"{DIRECTIONS['BA'][0]}.keras"
+        if "BA" in directions(contract) and backward_file.exists():  # the way back, both cycles
+            backward = load_generator(run_dir, config.family, DIRECTIONS["BA"][0])
+            labels_held_out = held_out["labels"][:num]
+            result["translation"] |= reverse_metrics(
+                generator, backward, contract, source, truth, labels_held_out, extractor, seed, fake
+            )
     else:
         fake, labels = generate(generator, num_samples, seed, contract, real=real)
         result = compute(real_images(config, num_samples, seed + 1), fake, extractor, which)
@@ -382,7 +399,10 @@ def summary(result: dict) -> str:
         )
     if "translation" in result:
         t = result["translation"]
-        line = f"translation of held-out {t['split']}: L1 {t['l1']:.4f}, PSNR {t['psnr']:.2f} dB"
+        way = " (A -> B)" if "ba_l1" in t else ""
+        line = (
+            f"translation{way} of held-out {t['split']}: L1 {t['l1']:.4f}, PSNR {t['psnr']:.2f} dB"
+        )
         if "identity_l1" in t:
             line += f" (input as output: {t['identity_l1']:.4f}, {t['identity_psnr']:.2f} dB)"
         if "digit_accuracy" in t:
@@ -391,6 +411,22 @@ def summary(result: dict) -> str:
                 f"{t['truth_digit_accuracy']:.3f})"
             )
         parts.append(line)
+        if "ba_l1" in t:
+            line = (
+                f"reverse translation (B -> A) of held-out {t['split']}: L1 {t['ba_l1']:.4f}, "
+                f"PSNR {t['ba_psnr']:.2f} dB"
+            )
+            if "ba_digit_accuracy" in t:
+                line += (
+                    f", read as the source digit {t['ba_digit_accuracy']:.3f} (true "
+                    f"translations {t['ba_truth_digit_accuracy']:.3f})"
+                )
+            parts.append(line)
+        if "cycle_l1_aba" in t:
+            parts.append(
+                f"cycle reconstruction L1 of held-out {t['split']}: A -> B -> A "
+                f"{t['cycle_l1_aba']:.4f}, B -> A -> B {t['cycle_l1_bab']:.4f}"
+            )
     if "classifier_accuracy" in result:
         parts.append(
             f"classifier accuracy {result['classifier_accuracy']:.4f} on held-out "

@@ -7,13 +7,16 @@
 
     python -m training.sample runs/pix2pix-XXXX --split test[8000:] --num 16 --out DIR
     python -m training.sample runs/pix2pix-XXXX --inputs MY_EDGE_MAPS --out DIR
+    python -m training.sample runs/cyclegan-XXXX --split test[8000:] --direction BA --out DIR
 
 A translation family (its generator reads an image from the data) writes, with ``--split``,
 ``DIR/input/``, ``DIR/output/`` and ``DIR/target/`` PNGs with the same file names for the first
 ``--num`` examples of a held-out split (the target is the true translation, known because the
 run's data is a view of the images: ``data.pair``, ``data.domain_views``), and
 ``DIR/triplets.png``, one row per example; with ``--inputs`` it translates a folder of the
-user's own images (resized to the model's input), writing ``input/`` and ``output/``.
+user's own images (resized to the model's input), writing ``input/`` and ``output/``. A
+two-domain run that ships the way back (cyclegan's ``generator_ba.keras``) translates B -> A
+with ``--direction BA``: the held-out B views as input, their A views as target.
 
 With ``--vary``, every row keeps its own ``z`` (and, for a continuous code, its own categorical
 code, one row per value) and the columns change only the code named: the InfoGAN figures. The
@@ -48,17 +51,23 @@ class SampleError(GanzooError, ValueError):
     """A grid that cannot be drawn from this generator, or a generator that cannot be loaded."""
 
 
-def load_generator(run_dir: str | Path, family: str | None = None):
-    """The run folder's ``generator.keras``, or a ``SampleError`` saying in one line that it
-    cannot be loaded and how to write it again from the run's checkpoint (``--resume`` of a
-    finished run writes it without training further). Used by ``training.evaluate`` too."""
+def load_generator(run_dir: str | Path, family: str | None = None, artifact: str = "generator"):
+    """The run folder's ``generator.keras`` (or another shipped ``artifact``: ``generator_ba``,
+    the way back of a two-domain run), or a ``SampleError`` saying in one line that it is
+    missing or cannot be loaded and how to write it again from the run's checkpoint
+    (``--resume`` of a finished run writes it without training further). Used by
+    ``training.evaluate`` too."""
     import keras
 
     import zoo.layers  # noqa: F401  (registers ganzoo's custom Keras layers for loading)
 
     run_dir = Path(run_dir)
-    path = run_dir / "generator.keras"
+    path = run_dir / f"{artifact}.keras"
     resume = f"python -m training.run {family or 'FAMILY'} --run-dir {run_dir} --resume"
+    if not path.exists():
+        raise SampleError(
+            f"{run_dir} has no {path.name}; write it from the run's checkpoint with: {resume}"
+        )
     # Keras reports a file that is not a whole zip (a copy cut short, a disk that filled up)
     # as "File not found", which is wrong: say what it is.
     if not zipfile.is_zipfile(path):
@@ -150,28 +159,45 @@ def render(
 
 
 def translations(
-    run_dir: str | Path, num: int, seed: int = 0, split: str | None = None, inputs=None
+    run_dir: str | Path,
+    num: int,
+    seed: int = 0,
+    split: str | None = None,
+    inputs=None,
+    direction: str = "AB",
 ) -> dict[str, np.ndarray]:
     """For a translation family: ``input``, ``output`` and (with ``split``) ``target`` images in
     [-1, 1], for the first ``num`` examples of the held-out ``split`` or of the image folder
-    ``inputs``."""
+    ``inputs``. ``direction="BA"`` (a two-domain run that ships ``generator_ba.keras``)
+    translates the way back: the held-out B views, or the user's images taken as domain B,
+    with the A views as the target."""
     import dataclasses
 
     import zoo
     from training.config import load
     from training.data import load_split
     from training.sections import DataConfig
-    from training.translation import held_out_translations, translate
+    from training.translation import (
+        DIRECTIONS,
+        direction_contract,
+        direction_problem,
+        held_out_translations,
+        translate,
+    )
 
     run_dir = Path(run_dir)
     config = load(run_dir / "config.yaml")
     contract = zoo.get_family(config.family).contract(config.model)
+    if problem := direction_problem(contract, config.family, direction):
+        raise SampleError(f"--{problem}")
     if len(contract.data_keys) != 1:
         raise SampleError(
             f"--split and --inputs are for translation families; {config.family}'s generator "
             "reads no image from the data (draw a grid without them)"
         )
-    generator = load_generator(run_dir, config.family)
+    direction = direction.upper()
+    contract = direction_contract(contract, direction)
+    generator = load_generator(run_dir, config.family, DIRECTIONS[direction][0])
     (key,) = contract.data_keys
     (name,) = [n for n, spec in contract.inputs.items() if spec.kind == "data"]
     shape = input_names(generator)[name]
@@ -180,7 +206,7 @@ def translations(
         images = load_split(folder, "train", shape[0], shape[2])[0][:num]
         return {"input": images, "output": translate(generator, contract, {key: images}, seed)}
     config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, split=split))
-    held_out = held_out_translations(config, contract)
+    held_out = held_out_translations(config, contract, direction)
     if held_out is None:
         raise SampleError(
             f"{config.family}'s data is not a view of its images (data.pair or "
@@ -220,6 +246,19 @@ def write_translations(images: dict[str, np.ndarray], out: Path) -> None:
     save_png(image_grid(rows, len(parts)), out / "triplets.png")
 
 
+def _check_direction(run_dir: Path, direction: str) -> None:
+    """A ``SampleError`` when the run cannot translate in ``direction`` (see
+    ``training.translation.direction_problem``)."""
+    import zoo
+    from training.config import load
+    from training.translation import direction_problem
+
+    config = load(run_dir / "config.yaml")
+    contract = zoo.get_family(config.family).contract(config.model)
+    if problem := direction_problem(contract, config.family, direction):
+        raise SampleError(f"--{problem}")
+
+
 def _code_index(vary: str, code_shape: tuple | None) -> int:
     num_codes = code_shape[0] if code_shape else 0
     accepted = "label" + "".join(f", code:{i}" for i in range(num_codes))
@@ -250,6 +289,12 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--inputs", help="translation families: a folder of images to translate")
     parser.add_argument(
+        "--direction",
+        default="AB",
+        help="with --split or --inputs: AB (default), or BA for the reverse generator of a "
+        "two-domain run (cyclegan's generator_ba.keras)",
+    )
+    parser.add_argument(
         "--out",
         help="PNG to write (default RUN_DIR/samples/grid.png); with --split or --inputs a "
         "folder (default RUN_DIR/samples/translations)",
@@ -269,11 +314,19 @@ def main(argv=None) -> int:
         if args.split or args.inputs:
             if args.split and args.inputs:
                 raise SampleError("give --split or --inputs, not both")
-            images = translations(run_dir, args.num, args.seed, args.split, args.inputs)
+            images = translations(
+                run_dir, args.num, args.seed, args.split, args.inputs, args.direction
+            )
             out = Path(args.out) if args.out else run_dir / "samples" / "translations"
             write_translations(images, out)
             print(f"translations: {out} ({', '.join(images)}: {len(images['input'])} each)")
             return 0
+        if args.direction.upper() != "AB":
+            _check_direction(run_dir, args.direction)
+            raise SampleError(
+                f"--direction {args.direction} translates a held-out split or a folder: add "
+                "--split SPLIT or --inputs FOLDER"
+            )
         grid = render(run_dir, args.num, args.seed, args.vary, args.steps, args.span)
     except GanzooError as err:
         print(f"error: {err}", file=sys.stderr)

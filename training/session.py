@@ -143,10 +143,16 @@ def write_calibration(session: Session, out_dir: Path, num: int = 256) -> dict |
     examples of each such batch key, from a stream of their own (the training stream is not
     moved), written to ``out_dir/calibration.npz``: sample grids show them and export checks
     parity and calibrates int8 on them, without the training code. Returns them, or ``None``
-    for a family that reads nothing from the data."""
-    keys = session.trainer.contract.data_keys
+    for a family that reads nothing from the data. A run that ships the way back too
+    (``generator_ba``) keeps examples of domain B as well, for its export's parity check."""
+    from training.translation import DIRECTIONS, directions
+
+    contract = session.trainer.contract
+    keys = contract.data_keys
     if not keys:
         return None
+    if "BA" in directions(contract):
+        keys = (*keys, DIRECTIONS["BA"][1])
     path = out_dir / CALIBRATION_FILE
     if path.is_file():
         with np.load(path) as arrays:

@@ -5,23 +5,78 @@ The truth is known when the run's data is a view of its images (``data.pair`` fo
 family, ``data.domain_views`` for a two-domain one, see ``training.views``): the held-out
 ``eval.split`` is viewed as the generator's input and as its target. ``training.evaluate``
 scores a run with it and ``training.sample --split`` writes the triplets.
+
+A two-domain family that learns the way back too (CycleGAN's F: Y -> X) ships it beside the
+A -> B ``generator`` as ``generator_ba`` (its contract's ``ships``), reading domain B's
+images (the batches' ``image_b``). Sampling, evaluation and export name the two by
+``DIRECTIONS`` (``AB``, ``BA``); the held-out truth serves both, the B view being the input
+of the way back and the A view its target. Evaluation adds the cycle-reconstruction L1 of
+both directions (the paper's eq. 2, measured on held-out images rather than trained on).
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
+# Direction -> (the artifact that translates it, the batch key its data input reads).
+DIRECTIONS = {"AB": ("generator", "image_a"), "BA": ("generator_ba", "image_b")}
+DIRECTION_NAMES = {"AB": "A -> B", "BA": "B -> A"}
 
-def held_out_translations(config, contract) -> dict | None:
+
+def directions(contract) -> tuple[str, ...]:
+    """The directions a run's generators translate in: ``("AB", "BA")`` for a two-domain family
+    that ships the way back (``generator_ba``), ``("AB",)`` for another translation family and
+    ``()`` for a family whose generator reads no image from the data."""
+    if len(contract.data_keys) != 1:
+        return ()
+    if contract.data_keys == (DIRECTIONS["AB"][1],) and DIRECTIONS["BA"][0] in contract.ships:
+        return ("AB", "BA")
+    return ("AB",)
+
+
+def direction_problem(contract, family: str, direction: str) -> str | None:
+    """Why ``direction`` (``AB`` or ``BA``, any case) cannot be asked of a run of ``family``
+    with ``contract``, in one line naming what is accepted; ``None`` when it can."""
+    direction = direction.upper()
+    if direction not in DIRECTIONS:
+        return f"direction {direction!r} is unknown; accepted: {', '.join(DIRECTIONS)}"
+    if direction == "AB" or direction in directions(contract):
+        return None
+    artifact = DIRECTIONS[direction][0]
+    return (
+        f"direction {direction} needs a run that ships a {DIRECTION_NAMES[direction]} generator "
+        f"({artifact}.keras, as cyclegan's do); a {family} run ships "
+        f"{', '.join(f'{name}.keras' for name in contract.ships)}; accepted: AB"
+    )
+
+
+def direction_contract(contract, direction: str):
+    """The contract of the generator of ``direction``: the family's own for ``AB``; for ``BA``
+    the same inputs with the data input reading domain B (``image_b``)."""
+    if direction.upper() == "AB":
+        return contract
+    key = DIRECTIONS[direction.upper()][1]
+    inputs = {
+        name: dataclasses.replace(spec, key=key) if spec.kind == "data" else spec
+        for name, spec in contract.inputs.items()
+    }
+    return dataclasses.replace(contract, inputs=inputs)
+
+
+def held_out_translations(config, contract, direction: str = "AB") -> dict | None:
     """For a family that translates a view of the data (``data.pair``, or ``data.domains`` with
     ``data.domain_views``), the held-out ``eval.split`` as generator inputs (``sources``, by
     batch key), the true translations (``truth``) and the digits' ``labels``; ``None`` for
-    other families or data whose true translation is not known."""
+    other families or data whose true translation is not known. ``direction="BA"`` (a
+    two-domain run that ships the way back) swaps the views: the B views are the sources (under
+    ``image_b``) and the A views the truth."""
     from training.data import load_split
     from training.views import view
 
     data, model = config.data, config.model
-    keys = contract.data_keys
+    keys = direction_contract(contract, direction).data_keys
     if len(keys) != 1 or not (data.pair or data.domains):
         return None
     images, labels = load_split(data, config.eval.split, model.image_size, model.channels)
@@ -30,6 +85,8 @@ def held_out_translations(config, contract) -> dict | None:
     else:
         views = data.domain_views or ["none"] * len(data.domains)
         source, truth = view(views[0], images), view(views[1], images)
+        if direction.upper() == "BA":
+            source, truth = truth, source
     return {"sources": {keys[0]: np.asarray(source)}, "truth": np.asarray(truth), "labels": labels}
 
 
@@ -48,6 +105,11 @@ def translate(generator, contract, sources: dict, seed: int, batch_size: int = 5
     return np.concatenate(out)
 
 
+def l1(images, truth) -> float:
+    """Mean absolute error of images in [-1, 1], on the [0, 1] scale."""
+    return float(np.mean(np.abs(np.asarray(images, np.float64) - truth)) / 2.0)
+
+
 def translation_metrics(fake, truth, labels, extractor) -> dict:
     """How close translations are to the true ones: mean absolute error and PSNR (images scaled
     to [0, 1]), and, with a digit classifier, the share of translations read as the digit they
@@ -61,4 +123,30 @@ def translation_metrics(fake, truth, labels, extractor) -> dict:
     if extractor is not None and extractor.name == "mnist_cnn":
         result["digit_accuracy"] = float(np.mean(np.argmax(extractor(fake)[1], 1) == labels))
         result["truth_digit_accuracy"] = float(np.mean(np.argmax(extractor(truth)[1], 1) == labels))
+    return result
+
+
+def reverse_metrics(
+    forward, backward, contract, source, truth, labels, extractor, seed: int, fake_b=None
+) -> dict:
+    """The way back of a two-domain run on held-out pairs (``source``: A views, ``truth``: their
+    B views), by the generators ``forward`` (A -> B) and ``backward`` (B -> A):
+
+    * ``ba_l1``, ``ba_psnr`` (and with the digit classifier ``ba_digit_accuracy``,
+      ``ba_truth_digit_accuracy``): ``backward(truth)`` against ``source``, as
+      ``translation_metrics`` scores the forward direction;
+    * ``cycle_l1_aba``: ``backward(forward(source))`` against ``source``, and
+      ``cycle_l1_bab``: ``forward(backward(truth))`` against ``truth``, the L1 of the paper's
+      cycle-consistency loss on the [0, 1] scale of ``l1``.
+
+    ``fake_b`` is ``forward(source)`` when already computed."""
+    back = direction_contract(contract, "BA")
+    (key_a,), (key_b,) = contract.data_keys, back.data_keys
+    if fake_b is None:
+        fake_b = translate(forward, contract, {key_a: source}, seed)
+    fake_a = translate(backward, back, {key_b: truth}, seed)
+    reverse = translation_metrics(fake_a, source, labels, extractor)
+    result = {f"ba_{k}": v for k, v in reverse.items()}
+    result["cycle_l1_aba"] = l1(translate(backward, back, {key_b: fake_b}, seed), source)
+    result["cycle_l1_bab"] = l1(translate(forward, contract, {key_a: fake_a}, seed), truth)
     return result
