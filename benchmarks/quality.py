@@ -34,8 +34,8 @@ COLUMNS = (  # (header, key in metrics.json, format)
 
 def _value(metrics: dict, key: str) -> float | None:
     value = metrics.get(key)
-    if isinstance(value, dict):  # KID: {"mean": ..., "std": ...}, scaled as training logs it
-        value = value["mean"] * 1e3
+    if isinstance(value, dict):  # KID: {"mean": ..., "std": ...}, already x1e3 in metrics.json
+        value = value["mean"]
     return value
 
 

@@ -126,7 +126,7 @@ def test_quality_table_gives_each_seed_then_mean_and_spread():
     from benchmarks.quality import table
 
     rows = [
-        {"seed": s, "seconds": t, "fid": f, "kid": {"mean": 0.01, "std": 0.001}, "confident": c}
+        {"seed": s, "seconds": t, "fid": f, "kid": {"mean": 10.0, "std": 1.0}, "confident": c}
         for s, t, f, c in ((0, 300, 20.0, 0.9), (1, 310, 30.0, 0.8))
     ]
     lines = table({"dcgan": rows}).splitlines()
