@@ -262,3 +262,19 @@ def test_the_modules_import_each_other_without_cycles():
     # zoo is the bottom layer: training and export import it, never the other way round.
     upward = {(m, d) for m, deps in graph.items() if m.startswith("zoo") for d in deps}
     assert all(d.startswith("zoo") for _, d in upward), upward
+
+
+def test_progress_lines_show_means_since_the_last_line(capsys):
+    """In a log file each line has the means over its steps, as TensorBoard: a term that runs
+    every 4 steps (logged as 4x its value there, 0 elsewhere) shows its mean, not 0."""
+    from training.callbacks import ProgressBar
+
+    bar = ProgressBar(total=6, every=4)
+    bar.interactive = False  # as under pytest's capture, a CI log or a file
+    bar.on_train_begin(0)
+    for step in range(1, 7):
+        lazy = 8.0 if (step - 1) % 4 == 0 else 0.0
+        bar.on_step_end(step, {"d_loss": float(step), "r1": lazy})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("step 4/6 d_loss=2.5000 r1=2.0000 (")
+    assert lines[1].startswith("step 6/6 d_loss=5.5000 r1=4.0000 (")  # steps 5 and 6

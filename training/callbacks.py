@@ -187,8 +187,10 @@ class HeldOutAccuracy(Callback):
 
 
 class ProgressBar(Callback):
-    """A Keras progress bar with the step's losses on a terminal; elsewhere (CI, a log file)
-    one plain line every ``every`` steps."""
+    """A Keras progress bar with the losses' means since the start on a terminal; elsewhere (CI,
+    a log file) one plain line every ``every`` steps with their means over those steps, as
+    TensorBoard has them (one step's values would show a lazy term, run every N steps, as 0 on
+    most lines)."""
 
     def __init__(self, total: int, every: int):
         self.total, self.every = total, every
@@ -196,6 +198,7 @@ class ProgressBar(Callback):
         self.bar = None
         self._since = time.perf_counter()
         self._last_step = 0
+        self._sums: dict[str, float] = {}
 
     def on_train_begin(self, step):
         self._since, self._last_step = time.perf_counter(), step
@@ -207,8 +210,12 @@ class ProgressBar(Callback):
     def on_step_end(self, step, logs):
         if self.interactive:
             self.bar.update(step, values=list(logs.items()))
-        elif step % self.every == 0 or step == self.total:
+            return
+        for key, value in logs.items():
+            self._sums[key] = self._sums.get(key, 0.0) + value
+        if step % self.every == 0 or step == self.total:
+            steps = max(step - self._last_step, 1)
             rate = (step - self._last_step) / max(time.perf_counter() - self._since, 1e-9)
-            values = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
+            values = " ".join(f"{k}={v / steps:.4f}" for k, v in self._sums.items())
             print(f"step {step}/{self.total} {values} ({rate:.1f} steps/s)", flush=True)
-            self._since, self._last_step = time.perf_counter(), step
+            self._since, self._last_step, self._sums = time.perf_counter(), step, {}
