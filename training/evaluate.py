@@ -42,6 +42,7 @@ from training.translation import (  # noqa: E402
     directions,
     held_out_translations,
     reverse_metrics,
+    summary_lines,
     translate,
     translation_metrics,
 )
@@ -398,35 +399,7 @@ def summary(result: dict) -> str:
             "as the class they were generated for)"
         )
     if "translation" in result:
-        t = result["translation"]
-        way = " (A -> B)" if "ba_l1" in t else ""
-        line = (
-            f"translation{way} of held-out {t['split']}: L1 {t['l1']:.4f}, PSNR {t['psnr']:.2f} dB"
-        )
-        if "identity_l1" in t:
-            line += f" (input as output: {t['identity_l1']:.4f}, {t['identity_psnr']:.2f} dB)"
-        if "digit_accuracy" in t:
-            line += (
-                f", read as the source digit {t['digit_accuracy']:.3f} (true translations "
-                f"{t['truth_digit_accuracy']:.3f})"
-            )
-        parts.append(line)
-        if "ba_l1" in t:
-            line = (
-                f"reverse translation (B -> A) of held-out {t['split']}: L1 {t['ba_l1']:.4f}, "
-                f"PSNR {t['ba_psnr']:.2f} dB"
-            )
-            if "ba_digit_accuracy" in t:
-                line += (
-                    f", read as the source digit {t['ba_digit_accuracy']:.3f} (true "
-                    f"translations {t['ba_truth_digit_accuracy']:.3f})"
-                )
-            parts.append(line)
-        if "cycle_l1_aba" in t:
-            parts.append(
-                f"cycle reconstruction L1 of held-out {t['split']}: A -> B -> A "
-                f"{t['cycle_l1_aba']:.4f}, B -> A -> B {t['cycle_l1_bab']:.4f}"
-            )
+        parts += summary_lines(result["translation"])
     if "classifier_accuracy" in result:
         parts.append(
             f"classifier accuracy {result['classifier_accuracy']:.4f} on held-out "

@@ -150,3 +150,34 @@ def reverse_metrics(
     result["cycle_l1_aba"] = l1(translate(backward, back, {key_b: fake_b}, seed), source)
     result["cycle_l1_bab"] = l1(translate(forward, contract, {key_a: fake_a}, seed), truth)
     return result
+
+
+def summary_lines(t: dict) -> list[str]:
+    """The printed lines of ``result["translation"]``: each direction's L1, PSNR (with the
+    identity baseline) and digit reading, and the cycle-reconstruction L1 of both ways."""
+    both = "ba_l1" in t
+    lines = []
+    for prefix, name in (("", " (A -> B)" if both else ""), ("ba_", " (B -> A)")):
+        if f"{prefix}l1" not in t:
+            continue
+        line = (
+            f"{'reverse ' if prefix else ''}translation{name} of held-out {t['split']}: "
+            f"L1 {t[prefix + 'l1']:.4f}, PSNR {t[prefix + 'psnr']:.2f} dB"
+        )
+        if f"identity_{prefix}l1" in t:
+            line += (
+                f" (input as output: {t[f'identity_{prefix}l1']:.4f}, "
+                f"{t[f'identity_{prefix}psnr']:.2f} dB)"
+            )
+        if f"{prefix}digit_accuracy" in t:
+            line += (
+                f", read as the source digit {t[prefix + 'digit_accuracy']:.3f} (true "
+                f"translations {t[prefix + 'truth_digit_accuracy']:.3f})"
+            )
+        lines.append(line)
+    if "cycle_l1_aba" in t:
+        lines.append(
+            f"cycle reconstruction L1 of held-out {t['split']}: A -> B -> A "
+            f"{t['cycle_l1_aba']:.4f}, B -> A -> B {t['cycle_l1_bab']:.4f}"
+        )
+    return lines
