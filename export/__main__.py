@@ -1,5 +1,5 @@
 """python -m export RUN_DIR [--format F[,F]] [--quantize Q[,Q]] [--uint8] [--out DIR]
-[--direction AB|BA]"""
+[--direction AB|BA] [--ort-web DIR]"""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from zoo.errors import GanzooError  # noqa: E402
 
-FORMAT_WORDS = ("all", "savedmodel", "tflite", "onnx")
+FORMAT_WORDS = ("all", "savedmodel", "tflite", "onnx", "serving", "web")
 QUANTIZE_WORDS = ("all", "none", "float16", "dynamic", "int8")
 
 
@@ -23,7 +23,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("run_dir", help="run folder holding generator.keras")
     parser.add_argument(
-        "--format", default="all", help=f"comma-separated: {', '.join(FORMAT_WORDS)} (default all)"
+        "--format",
+        default="all",
+        help="comma-separated: savedmodel, tflite, onnx, serving (TF Serving and Triton model "
+        "folders), web (a browser page; needs npm once, or --ort-web), all (default: every one "
+        "but web)",
     )
     parser.add_argument(
         "--quantize",
@@ -52,6 +56,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--repeats", type=int, default=20, help="timed runs per latency number (default 20)"
     )
+    parser.add_argument(
+        "--ort-web",
+        metavar="DIR",
+        help="for --format web: onnxruntime-web's dist folder, instead of installing it with npm",
+    )
     return parser.parse_args(argv)
 
 
@@ -66,13 +75,13 @@ def _choices(value: str, accepted: tuple[str, ...], what: str) -> list[str]:
 
 
 def options_from(args):
-    from export.core import FORMATS, ExportOptions
+    from export.core import FORMATS, OPT_IN, ExportOptions
     from export.formats import TFLITE_VARIANTS, check_opset
     from training.translation import DIRECTIONS
 
     fmts = _choices(args.format, FORMAT_WORDS, "format")
     quant = _choices(args.quantize, QUANTIZE_WORDS, "quantization")
-    formats = FORMATS if "all" in fmts else tuple(f for f in FORMATS if f in fmts)
+    formats = tuple(f for f in FORMATS + OPT_IN if f in fmts or ("all" in fmts and f in FORMATS))
     variants = (
         TFLITE_VARIANTS
         if "all" in quant
@@ -86,7 +95,11 @@ def options_from(args):
     direction = args.direction.strip().upper()
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {args.direction!r}; accepted: {', '.join(DIRECTIONS)}")
-    return ExportOptions(formats, variants, args.uint8, args.opset, args.repeats, direction)
+    if args.ort_web and "web" not in formats:
+        raise ValueError("--ort-web applies to the web page; add --format web")
+    return ExportOptions(
+        formats, variants, args.uint8, args.opset, args.repeats, direction, args.ort_web
+    )
 
 
 def table(report: dict) -> str:
@@ -159,6 +172,18 @@ def main(argv=None) -> int:
     print(table(report))
     for artifact, reason in report.get("skipped", {}).items():
         print(f"not exported: {artifact}: {reason}")
+    out, deploy = report["out"], report.get("deploy", {})
+    if "serving" in deploy:
+        where = deploy["serving"]
+        print(
+            f"serving: {out}/{where['tf_serving']} (TF Serving), {out}/{where['triton']} (Triton "
+            f"model repository); locally: python -m export.serve {out}"
+        )
+    if "web" in deploy:
+        print(
+            f"web: {out}/{deploy['web']['page']} ({deploy['web']['runtime']}); open it with: "
+            f"python -m http.server --directory {out}/web 8000"
+        )
     return 0
 
 

@@ -24,7 +24,7 @@ import shutil
 from pathlib import Path
 
 from export import formats as fmt
-from export import verify
+from export import serving, verify, web
 from export.sampler import (
     DestinationError,
     ExportError,
@@ -34,7 +34,10 @@ from export.sampler import (
     load_sampler,
 )
 
-FORMATS = ("savedmodel", "tflite", "onnx")
+FORMATS = ("savedmodel", "tflite", "onnx", "serving")  # what --format all writes
+OPT_IN = ("web",)  # written only when named: it needs onnxruntime-web from the npm registry
+# A format built from others writes them too (each verified in the report).
+NEEDS = {"serving": ("savedmodel", "onnx"), "web": ("onnx",)}
 PARITY_BATCH = 16
 LATENCY_BATCHES = (1, 32)
 # What marks a folder as an earlier export: report.json and model_card.json that parse as JSON
@@ -51,6 +54,12 @@ class ExportOptions:
     opset: int = 17
     repeats: int = 20
     direction: str = "AB"  # a two-domain run's BA exports its generator_ba.keras
+    ort_web: str | None = None  # a folder with onnxruntime-web's files (else npm installs it)
+
+    def __post_init__(self):
+        wanted = set(self.formats)
+        wanted.update(need for f in self.formats for need in NEEDS.get(f, ()))
+        self.formats = tuple(f for f in FORMATS + OPT_IN if f in wanted)
 
 
 def export_run(run_dir: str | Path, out: str | Path | None = None, options=None) -> dict:
@@ -65,6 +74,7 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, options=None)
     check_direction(run_dir, options.direction)  # a direction it ships a generator for
     out = destination(run_dir, out, options.direction)  # refused before anything is loaded
     fmt.check_opset(options.opset)
+    runtime = web.find_runtime(options.ort_web) if "web" in options.formats else None
     sampler = load_sampler(run_dir, uint8=options.uint8, direction=options.direction)
     skipped = _skipped(sampler, options)
     if skipped:
@@ -74,7 +84,7 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, options=None)
     staging = _make_staging(out)
     try:
         try:
-            artifacts = _write_all(sampler, staging, options)
+            artifacts, deploy = _write_all(sampler, staging, options, runtime)
         except OSError as err:  # a full disk, a quota: the folder beside `out`, not the model
             raise ExportError(
                 f"cannot write the export beside {out} ({err.strerror or err}); nothing was "
@@ -82,6 +92,8 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, options=None)
             ) from None
         rows = _check_all(sampler, artifacts, options)
         report = _report(run_dir, sampler, options, rows)
+        if deploy:
+            report["deploy"] = deploy
         if skipped:
             report["skipped"] = skipped
         failed = [r for r in rows if not r["passed"]]
@@ -202,7 +214,9 @@ def _export_files(folder: Path) -> set[str] | None:
     files = [r.get("file") for r in rows]
     if not all(isinstance(f, str) for f in files):
         return None
-    return {"report.json", "model_card.json"} | {Path(f).name for f in files if f}
+    deploy = report.get("deploy", {})
+    folders = {name for name in (serving.SERVING_FOLDER, web.WEB_FOLDER) if name in deploy}
+    return {"report.json", "model_card.json"} | {Path(f).name for f in files if f} | folders
 
 
 def _make_staging(out: Path) -> Path:
@@ -224,7 +238,11 @@ def _make_staging(out: Path) -> Path:
         ) from None
 
 
-def _write_all(sampler: Sampler, folder: Path, options: ExportOptions) -> list[fmt.Artifact]:
+def _write_all(
+    sampler: Sampler, folder: Path, options: ExportOptions, runtime: Path | None
+) -> tuple[list[fmt.Artifact], dict]:
+    """The verified artifacts, and the deployment folders built from them (``deploy`` in the
+    report: what each holds, relative to the export folder)."""
     stem = sampler.artifact  # generator, generator_ba: each file named after its generator
     artifacts = []
     saved_model = fmt.write_savedmodel(
@@ -238,9 +256,27 @@ def _write_all(sampler: Sampler, folder: Path, options: ExportOptions) -> list[f
             artifacts.append(fmt.write_tflite(sampler, saved_model.path, variant, folder / name))
     if "savedmodel" not in options.formats:
         shutil.rmtree(saved_model.path)
+    onnx = None
     if "onnx" in options.formats:
-        artifacts.append(fmt.write_onnx(sampler, folder / f"{stem}.onnx", options.opset))
-    return artifacts
+        onnx = fmt.write_onnx(sampler, folder / f"{stem}.onnx", options.opset)
+        artifacts.append(onnx)
+    deploy = {}
+    if "serving" in options.formats:
+        name = serving.model_name(sampler)
+        serving.write_serving(sampler, saved_model.path, onnx.path, folder)
+        deploy["serving"] = {
+            "model_name": name,
+            "tf_serving": f"{serving.SERVING_FOLDER}/tf_serving/{name}",
+            "triton": f"{serving.SERVING_FOLDER}/triton",
+            "max_batch_size": serving.MAX_BATCH,
+        }
+    if "web" in options.formats:
+        web.write_web(sampler, onnx.path, folder, runtime)
+        deploy["web"] = {
+            "page": f"{web.WEB_FOLDER}/index.html",
+            "runtime": f"onnxruntime-web {web.runtime_version()}",
+        }
+    return artifacts, deploy
 
 
 def _check_all(sampler: Sampler, artifacts, options: ExportOptions) -> list[dict]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import re
@@ -30,6 +31,7 @@ from export.sampler import ExportError, Sampler
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8")
 CALIBRATION_SAMPLES = 200
+TFLITE_METADATA = "ganzoo"  # the metadata entry of each TFLite file (``tflite_description``)
 # The oldest ONNX opset in which every family's generator converts and matches Keras (measured
 # on the tiny presets of all ten families, float and uint8 output): below 9, tf2onnx cannot
 # convert a transposed convolution's computed output shape, a Reshape to a computed shape or the
@@ -100,8 +102,47 @@ def write_tflite(sampler: Sampler, saved_model: Path, variant: str, path: Path) 
             f"TFLite ({variant}) conversion failed: {what}; export the other formats with "
             "--format savedmodel,onnx"
         ) from None
-    path.write_bytes(flatbuffer)
+    path.write_bytes(with_metadata(flatbuffer, tflite_description(sampler, variant)))
     return Artifact("tflite", variant, path)
+
+
+def tflite_description(sampler: Sampler, variant: str) -> dict:
+    """What a mobile developer needs beside the signature: each input's shape, type and
+    distribution, and the output's value range (the TFLite file's ``ganzoo`` metadata)."""
+    described = sampler.contract.describe()
+    return {
+        "signature": "serving_default",
+        "family": sampler.run_config.get("family"),
+        "variant": variant,
+        "inputs": [{**s.as_dict(), "distribution": described[s.name]} for s in sampler.inputs],
+        "output": sampler.output,
+    }
+
+
+def with_metadata(flatbuffer: bytes, description: dict) -> bytes:
+    """``flatbuffer`` with ``description`` as UTF-8 JSON in its metadata entry ``ganzoo``."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(description).encode(), np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = TFLITE_METADATA, len(model.buffers) - 1
+    model.metadata = [*(model.metadata or []), entry]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def read_metadata(path: Path) -> dict:
+    """The ``ganzoo`` metadata of a TFLite file written by ``write_tflite``."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    for entry in model.metadata or []:
+        if entry.name.decode() == TFLITE_METADATA:
+            return json.loads(bytes(model.buffers[entry.buffer].data).decode())
+    raise ExportError(f"{path} has no {TFLITE_METADATA!r} metadata")
 
 
 def write_onnx(sampler: Sampler, path: Path, opset: int) -> Artifact:

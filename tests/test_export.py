@@ -41,6 +41,7 @@ def test_report_model_card_and_layout(trained_runs):
         "generator_int8.tflite",
         "report.json",
         "model_card.json",
+        "serving",
     }
     saved = json.loads((out / "report.json").read_text())
     assert [r["format"] for r in saved["results"]] == [
@@ -236,6 +237,7 @@ def test_missing_and_corrupt_generator(trained_runs, tmp_path, capsys):
         ),
         (["--quantize", "int4"], "unknown quantization 'int4'; accepted: all, none, float16"),
         (["--format", "onnx", "--quantize", "int8"], "--quantize applies to TFLite"),
+        (["--ort-web", "dist"], "--ort-web applies to the web page; add --format web"),
     ],
 )
 def test_cli_bad_options(tiny_run, capsys, argv, fragment):
@@ -457,3 +459,28 @@ def test_model_card_records_the_overrides_actually_used(tiny_run, tmp_path):
     card = json.loads((tmp_path / "exp" / "model_card.json").read_text())
     assert card["preset"] == "dcgan_mnist" and card["overrides"] == overrides
     assert list(card)[:3] == ["family", "preset", "overrides"]
+
+
+def test_tflite_files_carry_their_signature_and_metadata(trained_runs):
+    from ai_edge_litert.interpreter import Interpreter
+
+    out, report = trained_runs.export("cgan")
+    tflite = [r for r in report["results"] if r["format"].startswith("tflite-")]
+    assert len(tflite) == 4
+    for row in tflite:
+        path = out / os.path.basename(row["file"])
+        signatures = Interpreter(model_path=str(path)).get_signature_list()
+        assert signatures == {"serving_default": {"inputs": ["label", "z"], "outputs": ["image"]}}
+        meta = fmt.read_metadata(path)
+        assert meta["signature"] == "serving_default" and meta["family"] == "cgan"
+        assert meta["variant"] == row["format"].removeprefix("tflite-")
+        assert meta["output"] == {
+            "name": "image",
+            "shape": [None, 16, 16, 1],
+            "dtype": "float32",
+            "range": [-1.0, 1.0],
+        }
+        by_name = {i["name"]: i for i in meta["inputs"]}
+        assert by_name["z"]["distribution"] == "standard normal, float32"
+        assert by_name["z"]["shape"] == [None, 8] and by_name["label"]["dtype"] == "int32"
+        assert by_name["label"]["distribution"].startswith("int32 class index in [0, ")
