@@ -30,15 +30,16 @@ import numpy as np
 DATATYPES = {"float32": "FP32", "int32": "INT32"}
 
 
-def _port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start(export_dir: Path, port: int, timeout_s: float = 120) -> subprocess.Popen:
+def start(export_dir: Path, port: int, *options: str, timeout_s: float = 120) -> subprocess.Popen:
+    """``python -m export.serve EXPORT_DIR --port PORT [OPTIONS]``, once it answers ready."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "export.serve", str(export_dir), "--port", str(port)],
+        [sys.executable, "-m", "export.serve", str(export_dir), "--port", str(port), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -46,7 +47,7 @@ def start(export_dir: Path, port: int, timeout_s: float = 120) -> subprocess.Pop
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"export.serve exited: {process.stdout.read()[-1000:]}")
+            raise RuntimeError(f"export.serve exited: {process.stdout.read()[-2000:]}")
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("GET", "/v2/health/ready")
@@ -55,7 +56,7 @@ def start(export_dir: Path, port: int, timeout_s: float = 120) -> subprocess.Pop
         except OSError:
             time.sleep(0.2)
     process.kill()
-    raise SystemExit(f"export.serve was not ready within {timeout_s} s")
+    raise RuntimeError(f"export.serve was not ready within {timeout_s} s")
 
 
 def bodies(report: dict, batch: int, count: int) -> list[bytes]:
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
     expected = [args.batch, *report["output"]["shape"][1:]]
     levels = [int(c) for c in args.concurrency.split(",")]
     payloads = bodies(report, args.batch, args.requests)
-    port = _port()
+    port = free_port()
     server = start(args.export_dir, port)
     try:
         load(port, name, payloads[:20], 1, expected)  # warm-up

@@ -191,6 +191,8 @@ def parity(state: dict, session) -> dict[str, float]:
     return {  # a one-channel image is drawn gray: its level in each of R, G and B
         "max_abs_diff": float(np.abs(actual - expected).max()),
         "max_pixel_diff": float(np.abs(drawn - levels).max()),
+        # a level off only where the two floats straddle a rounding boundary
+        "share_of_pixels_off": float(np.mean(drawn != levels)),
     }
 
 
@@ -224,6 +226,7 @@ def measure(web_dir: Path, generations: int = 10, screenshot: Path | None = None
         "generations": len(runs),
         "max_abs_diff": max(c["max_abs_diff"] for c in checks),
         "max_pixel_diff": max(c["max_pixel_diff"] for c in checks),
+        "share_of_pixels_off": max(c["share_of_pixels_off"] for c in checks),
     }
 
 

@@ -4,16 +4,14 @@
 import concurrent.futures
 import http.client
 import json
-import socket
 import subprocess
-import sys
-import time
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import tensorflow as tf
 
+from benchmarks.serve import free_port, start
 from export.serve import main as serve_main
 from export.serving import MAX_BATCH
 
@@ -75,12 +73,6 @@ def test_a_class_index_is_declared_for_triton_as_one_value_reshaped(trained_runs
     assert inputs["label"].HasField("reshape") and not inputs["z"].HasField("reshape")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _call(port, method, path, body=None, timeout=30):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -111,26 +103,11 @@ def service(trained_runs):
     """``python -m export.serve`` on the shared cgan export (inputs z and label), on loopback,
     with batches of at most 8."""
     out, _ = trained_runs.export("cgan")
-    port = _free_port()
-    command = [sys.executable, "-m", "export.serve", str(out), "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--max-batch", "8"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    deadline = time.monotonic() + 90
-    while True:
-        if process.poll() is not None:
-            pytest.fail(
-                f"export.serve exited {process.returncode}: {process.stdout.read()[-2000:]}"
-            )
-        try:
-            if _call(port, "GET", "/v2/health/ready", timeout=2)[0] == 200:
-                break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("export.serve was not ready within 90 s")
-        time.sleep(0.2)
+    port = free_port()
+    try:
+        process = start(out, port, "--max-batch", "8", timeout_s=90)
+    except RuntimeError as err:
+        pytest.fail(str(err))
     yield port, out
     process.terminate()
     try:
