@@ -41,7 +41,7 @@ FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--window-size=1000,800",
+    "--window-size=960,900",
 )
 TIMEOUT_S = 60
 
