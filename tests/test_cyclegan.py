@@ -265,7 +265,12 @@ def test_export_direction_ba_ships_generator_ba_in_every_format(trained_runs, tm
         "generator_ba_float16.tflite",
         "generator_ba_dynamic.tflite",
     }
-    assert {p.name for p in out.iterdir()} == names | {"report.json", "model_card.json"}
+    assert {p.name for p in out.iterdir()} == names | {"report.json", "model_card.json", "serving"}
+    # the way back is its own model for the servers: cyclegan_ba
+    assert (out / "serving" / "tf_serving" / "cyclegan_ba" / "1" / "saved_model.pb").is_file()
+    triton = out / "serving" / "triton" / "cyclegan_ba"
+    assert (triton / "1" / "model.onnx").read_bytes() == (out / "generator_ba.onnx").read_bytes()
+    assert 'name: "cyclegan_ba"' in (triton / "config.pbtxt").read_text()
     report = json.loads((out / "report.json").read_text())
     card = json.loads((out / "model_card.json").read_text())
     assert all(row["passed"] for row in report["results"]) and len(report["results"]) == 6
