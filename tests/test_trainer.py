@@ -135,9 +135,10 @@ def test_every_family_steps_identically_on_two_replicas(family):
     every network it trains), built by build_session, on one device and on two, on a batch of
     its own data. The weights may differ by the summation order's round-off, which the second
     step amplifies where a normalization divides by a tiny variance (instance norm over a
-    digit's flat background: after two cyclegan steps that move weights by 0.3, measured 2e-3;
-    after one step, 2.6e-7), so the bound grows with how far the steps moved the weights, up to
-    1% of it; a wrong loss reduction (gradients doubled or halved) is off by half the move or
+    digit's flat background: after two cyclegan steps that move the generator's weights by 0.3,
+    measured 2e-3 on an AVX-512 Xeon and 5.3e-3 (1.8% of the move) on an AVX2 EPYC; after one
+    step, 2.6e-7 and 2.4e-7), so the bound grows with how far the steps moved the weights, up to
+    3% of it; a wrong loss reduction (gradients doubled or halved) is off by half the move or
     more."""
     _steps_identically_on_two_replicas(family)
 
@@ -182,7 +183,7 @@ def _steps_identically_on_two_replicas(family, *overrides):
             for w, w0 in zip(a.net(name).get_weights(), before[name], strict=True)
         )
         assert moved > 0, name  # the steps trained this network
-        assert _max_diff(a.net(name), b.net(name)) <= PARITY_ATOL + 1e-2 * moved, name
+        assert _max_diff(a.net(name), b.net(name)) <= PARITY_ATOL + 3e-2 * moved, name
     return logs[0]  # one device's, step by step
 
 
