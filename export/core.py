@@ -185,10 +185,28 @@ def _destination_problem(out: Path) -> str | None:
                 "and model_card.json from export)"
             )
         foreign = [name for name in entries if name not in written]
+        foreign += _added_inside(out)
         if foreign:
             more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
             return f"is an earlier export but also holds {foreign[0]}{more}, not written by export"
     return _writable(out.parent)
+
+
+def _added_inside(out: Path) -> list[str]:
+    """What is in an earlier export's deployment folders (``serving/``, ``web/``) beyond what
+    its report lists: a model the user added to the Triton repository, say."""
+    deploy = json.loads((out / "report.json").read_text()).get("deploy", {})
+    added = []
+    for name, entry in deploy.items():
+        listed = entry.get("files") if isinstance(entry, dict) else None
+        if isinstance(listed, list) and (out / name).is_dir():
+            added += [f"{name}/{p}" for p in _listing(out / name) if p not in set(listed)]
+    return added
+
+
+def _listing(folder: Path) -> list[str]:
+    """Every file and folder under ``folder``, as sorted relative paths."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
 
 
 def _writable(folder: Path) -> str | None:
@@ -269,12 +287,14 @@ def _write_all(
             "tf_serving": f"{serving.SERVING_FOLDER}/tf_serving/{name}",
             "triton": f"{serving.SERVING_FOLDER}/triton",
             "max_batch_size": serving.MAX_BATCH,
+            "files": _listing(folder / serving.SERVING_FOLDER),
         }
     if "web" in options.formats:
         web.write_web(sampler, onnx.path, folder, runtime)
         deploy["web"] = {
             "page": f"{web.WEB_FOLDER}/index.html",
             "runtime": f"onnxruntime-web {web.runtime_version()}",
+            "files": _listing(folder / web.WEB_FOLDER),
         }
     return artifacts, deploy
 

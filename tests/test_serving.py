@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from benchmarks.serve import free_port, start
+from export import DestinationError, ExportOptions, export_run
 from export.serve import main as serve_main
 from export.serving import MAX_BATCH
 
@@ -29,7 +30,7 @@ def _triton_config(path):
 
 def test_serving_folders_are_what_tf_serving_and_triton_read(trained_runs):
     out, report = trained_runs.export("dcgan")  # every format of `all`: serving among them
-    assert report["deploy"]["serving"] == {
+    assert {k: v for k, v in report["deploy"]["serving"].items() if k != "files"} == {
         "model_name": "dcgan",
         "tf_serving": "serving/tf_serving/dcgan",
         "triton": "serving/triton",
@@ -60,6 +61,21 @@ def test_serving_folders_are_what_tf_serving_and_triton_read(trained_runs):
     ]  # batch dimension left to Triton
     (output,) = config.output
     assert (output.name, list(output.dims)) == ("image", session.get_outputs()[0].shape[1:])
+
+
+def test_a_model_the_user_adds_to_the_repository_stops_a_new_export(trained_runs, tmp_path):
+    """An earlier export is replaced whole; a model the user put into its Triton repository
+    (to serve it beside the generator) is not the export's to delete."""
+    run, out = trained_runs("dcgan"), tmp_path / "exp"
+    options = ExportOptions(formats=("serving",), repeats=1)
+    export_run(run, out, options)
+    export_run(run, out, options)  # its own earlier export: replaced
+    theirs = out / "serving" / "triton" / "theirs" / "config.pbtxt"
+    theirs.parent.mkdir()
+    theirs.write_text('name: "theirs"')
+    with pytest.raises(DestinationError, match="also holds serving/triton/theirs and 1 more"):
+        export_run(run, out, options)
+    assert theirs.read_text() == 'name: "theirs"'
 
 
 def test_a_class_index_is_declared_for_triton_as_one_value_reshaped(trained_runs):
