@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-DATATYPES = {"float32": "FP32", "int32": "INT32"}
+from export.serve import DATATYPES, model_name
 
 
 def free_port() -> int:
@@ -122,8 +122,6 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, help="also write the numbers as JSON")
     args = parser.parse_args(argv)
     report = json.loads((args.export_dir / "report.json").read_text())
-    from export.serve import model_name
-
     name = model_name(args.export_dir, report)
     expected = [args.batch, *report["output"]["shape"][1:]]
     levels = [int(c) for c in args.concurrency.split(",")]

@@ -41,10 +41,10 @@ def write_serving(sampler: Sampler, saved_model: Path, onnx: Path, folder: Path)
     """Writes ``folder/serving`` (see the module docstring) and returns it."""
     name = model_name(sampler)
     root = folder / SERVING_FOLDER
-    shutil.copytree(saved_model, root / "tf_serving" / name / VERSION, copy_function=_link)
+    shutil.copytree(saved_model, root / "tf_serving" / name / VERSION, copy_function=hard_link)
     triton = root / "triton" / name
     (triton / VERSION).mkdir(parents=True)
-    _link(onnx, triton / VERSION / "model.onnx")
+    hard_link(onnx, triton / VERSION / "model.onnx")
     (triton / "config.pbtxt").write_text(triton_config(sampler, name))
     return root
 
@@ -82,7 +82,8 @@ def _tensor(name: str, dtype: str, dims) -> str:
     return "  {\n" + "\n".join(lines) + "\n  }"
 
 
-def _link(src, dst) -> None:
+def hard_link(src, dst) -> None:
+    """``dst`` as a hard link to ``src``, or a copy where hard links cannot be made."""
     try:
         os.link(src, dst)
     except OSError:  # another file system, or one without hard links

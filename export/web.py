@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from export.sampler import ExportError, Sampler
-from export.serving import _link, model_name
+from export.serving import hard_link, model_name
 
 PAGE = Path(__file__).parent / "page"
 PAGE_FILES = ("index.html", "app.js")
@@ -138,7 +138,7 @@ def write_web(sampler: Sampler, onnx: Path, folder: Path, runtime: Path) -> Path
         shutil.copy(PAGE / name, web / name)
     for name in RUNTIME_FILES:
         shutil.copy(runtime / name, web / name)
-    _link(onnx, web / onnx.name)
+    hard_link(onnx, web / onnx.name)
     declared = sampler.contract.inputs
     inputs = []
     for spec in sampler.inputs:
