@@ -280,22 +280,13 @@ def _write_all(
         artifacts.append(onnx)
     deploy = {}
     if "serving" in options.formats:
-        name = serving.model_name(sampler)
-        serving.write_serving(sampler, saved_model.path, onnx.path, folder)
-        deploy["serving"] = {
-            "model_name": name,
-            "tf_serving": f"{serving.SERVING_FOLDER}/tf_serving/{name}",
-            "triton": f"{serving.SERVING_FOLDER}/triton",
-            "max_batch_size": serving.MAX_BATCH,
-            "files": _listing(folder / serving.SERVING_FOLDER),
-        }
+        deploy[serving.SERVING_FOLDER] = serving.write_serving(
+            sampler, saved_model.path, onnx.path, folder
+        )
     if "web" in options.formats:
-        web.write_web(sampler, onnx.path, folder, runtime)
-        deploy["web"] = {
-            "page": f"{web.WEB_FOLDER}/index.html",
-            "runtime": f"onnxruntime-web {web.runtime_version()}",
-            "files": _listing(folder / web.WEB_FOLDER),
-        }
+        deploy[web.WEB_FOLDER] = web.write_web(sampler, onnx.path, folder, runtime)
+    for name, entry in deploy.items():  # every path, so that an added one is seen (destination)
+        entry["files"] = _listing(folder / name)
     return artifacts, deploy
 
 

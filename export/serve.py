@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from export.serving import MAX_BATCH
+from export.serving import model_name as serving_name
 from zoo.errors import GanzooError
 
 DATATYPES = {"float32": "FP32", "int32": "INT32", "uint8": "UINT8"}
@@ -105,8 +106,7 @@ def model_name(folder: Path, report: dict) -> str:
         family = json.loads((folder / "model_card.json").read_text()).get("family")
     except (OSError, ValueError, AttributeError):
         family = None
-    family = family or "generator"
-    return family if report.get("direction", "AB") == "AB" else f"{family}_ba"
+    return serving_name(family, report.get("direction", "AB"))
 
 
 def make_model(export_dir: str | Path, max_batch: int = MAX_BATCH, threads: int = 0):

@@ -30,23 +30,29 @@ VERSION = "1"
 TRITON_TYPES = {"float32": "TYPE_FP32", "int32": "TYPE_INT32", "uint8": "TYPE_UINT8"}
 
 
-def model_name(sampler: Sampler) -> str:
-    """The name servers know the generator by: its family, plus ``_ba`` for a way back."""
-    family = str(sampler.run_config.get("family") or "generator")
-    name = family if sampler.direction == "AB" else f"{family}_{sampler.direction.lower()}"
+def model_name(family: str | None, direction: str = "AB") -> str:
+    """The name servers know a generator by: its family, plus ``_ba`` for a way back."""
+    name = family or "generator"
+    name = name if direction.upper() == "AB" else f"{name}_{direction.lower()}"
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
-def write_serving(sampler: Sampler, saved_model: Path, onnx: Path, folder: Path) -> Path:
-    """Writes ``folder/serving`` (see the module docstring) and returns it."""
-    name = model_name(sampler)
+def write_serving(sampler: Sampler, saved_model: Path, onnx: Path, folder: Path) -> dict:
+    """Writes ``folder/serving`` (see the module docstring); returns what it holds, for the
+    report (paths relative to ``folder``)."""
+    name = model_name(sampler.run_config.get("family"), sampler.direction)
     root = folder / SERVING_FOLDER
     shutil.copytree(saved_model, root / "tf_serving" / name / VERSION, copy_function=hard_link)
     triton = root / "triton" / name
     (triton / VERSION).mkdir(parents=True)
     hard_link(onnx, triton / VERSION / "model.onnx")
     (triton / "config.pbtxt").write_text(triton_config(sampler, name))
-    return root
+    return {
+        "model_name": name,
+        "tf_serving": f"{SERVING_FOLDER}/tf_serving/{name}",
+        "triton": f"{SERVING_FOLDER}/triton",
+        "max_batch_size": MAX_BATCH,
+    }
 
 
 def triton_config(sampler: Sampler, name: str, max_batch: int = MAX_BATCH) -> str:

@@ -130,8 +130,9 @@ def _install(cache: Path) -> Path:
     return cache
 
 
-def write_web(sampler: Sampler, onnx: Path, folder: Path, runtime: Path) -> Path:
-    """Writes ``folder/web`` (see the module docstring) and returns it."""
+def write_web(sampler: Sampler, onnx: Path, folder: Path, runtime: Path) -> dict:
+    """Writes ``folder/web`` (see the module docstring); returns what it holds, for the report
+    (paths relative to ``folder``)."""
     web = folder / WEB_FOLDER
     web.mkdir()
     for name in PAGE_FILES:
@@ -155,7 +156,7 @@ def write_web(sampler: Sampler, onnx: Path, folder: Path, runtime: Path) -> Path
     config = sampler.run_config
     steps = f", {sampler.step} training steps" if sampler.step is not None else ""
     model = {
-        "name": model_name(sampler),
+        "name": model_name(config.get("family"), sampler.direction),
         "family": config.get("family") or "unknown",
         "about": (
             f"{config.get('family', 'A')} generator ({config.get('preset', 'no')} preset{steps}) "
@@ -168,4 +169,4 @@ def write_web(sampler: Sampler, onnx: Path, folder: Path, runtime: Path) -> Path
         "output": sampler.output,
     }
     (web / "model.json").write_text(json.dumps(model, indent=2) + "\n")
-    return web
+    return {"page": f"{WEB_FOLDER}/index.html", "runtime": f"onnxruntime-web {runtime_version()}"}
