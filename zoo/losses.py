@@ -28,6 +28,21 @@ def reduce_loss(per_example: tf.Tensor, global_batch_size: tf.Tensor | int) -> t
     return tf.reduce_sum(per_example) / tf.cast(global_batch_size, tf.float32)
 
 
+def global_mean(values: tf.Tensor, global_batch_size: tf.Tensor | int) -> tf.Tensor:
+    """The mean of ``values`` [B, ...] over every entry of the *global* batch, the same on every
+    replica (ESRGAN's E[C(x)] of the relativistic average discriminator).
+
+    Each replica sums its rows and the sums are all-reduced. It stays differentiable: the
+    gradient of an all-reduce is the all-reduce of the gradients, so each replica's rows receive
+    the gradient of every replica's loss, as one device's rows do."""
+    import tensorflow as tf
+
+    flat = _flat(values)
+    local = tf.reduce_sum(tf.reduce_mean(flat, axis=1)) / tf.cast(global_batch_size, tf.float32)
+    ctx = tf.distribute.get_replica_context()
+    return local if ctx is None else ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+
 @dataclasses.dataclass(frozen=True)
 class LossPair:
     """Per-example discriminator and generator losses computed from the discriminator's outputs.
