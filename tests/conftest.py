@@ -15,7 +15,7 @@ import tensorflow as tf  # noqa: E402
 _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-import training.data  # noqa: E402
+import training.sources  # noqa: E402
 from training import config as cfg  # noqa: E402
 
 
@@ -62,7 +62,7 @@ def offline(monkeypatch):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()
-    monkeypatch.setattr(training.data, "DOWNLOAD_HOST", closed)
+    monkeypatch.setattr(training.sources, "DOWNLOAD_HOST", closed)
     return closed
 
 
@@ -72,7 +72,7 @@ def reachable_host(monkeypatch):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
-    monkeypatch.setattr(training.data, "DOWNLOAD_HOST", server.getsockname())
+    monkeypatch.setattr(training.sources, "DOWNLOAD_HOST", server.getsockname())
     yield server.getsockname()
     server.close()
 

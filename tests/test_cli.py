@@ -164,7 +164,7 @@ def test_every_error_class_derives_from_ganzoo_error():
     assert {
         "zoo.registry.RegistryError",
         "training.sections.ConfigError",
-        "training.data.DataError",
+        "training.sources.DataError",
         "training.features.ExtractorError",
         "training.checkpoints.CheckpointError",
         "training.evaluate.EvaluationError",

@@ -8,7 +8,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from training import data
+from training import data, sources
 from training.config import DataConfig
 
 
@@ -25,12 +25,12 @@ def test_vendored_mnist_is_the_real_test_set():
 
 
 def test_vendored_mnist_md5_is_checked(tmp_path, monkeypatch):
-    shutil.copytree(data.VENDORED_MNIST, tmp_path / "mnist")
+    shutil.copytree(sources.VENDORED_MNIST, tmp_path / "mnist")
     labels = tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz"
     raw = bytearray(labels.read_bytes())
     raw[-1] ^= 0xFF
     labels.write_bytes(bytes(raw))
-    monkeypatch.setattr(data, "VENDORED_MNIST", tmp_path / "mnist")
+    monkeypatch.setattr(sources, "VENDORED_MNIST", tmp_path / "mnist")
     with pytest.raises(data.DataError, match="is corrupt .md5 differs"):
         data.load_vendored_mnist()
 
@@ -147,7 +147,7 @@ def test_corrupt_images_are_skipped_with_a_warning_and_counted(tmp_path, caplog)
     (tmp_path / "good" / "cut.png").write_bytes(whole[: len(whole) // 2])  # truncated file
     (tmp_path / "good" / "text.jpg").write_text("not a jpeg")  # garbage with an image name
     config = DataConfig(source="folder", path=str(tmp_path), batch_size=4, shuffle_buffer=1)
-    with caplog.at_level("WARNING", logger="training.data"):
+    with caplog.at_level("WARNING", logger="training.sources"):
         ds, description = data.make_dataset(config, 16, 3, seed=0)
         batches = list(ds.take(3))  # more than one epoch: the stream never hits a bad file
     assert "4 images in 1 classes (2 undecodable skipped)" in description
@@ -204,7 +204,7 @@ def test_vendored_splits_slice_like_tfds():
     assert x.shape == (10, 28, 28, 1) and y.tolist() == labels[9990:].tolist()
     np.testing.assert_allclose(x[..., 0], images[9990:] / 127.5 - 1.0, atol=1e-6)
     assert len(data.load_split(DataConfig(source="vendored"), "test[:30]", 16, 1)[1]) == 30
-    assert data.split_slice("train") == ("train", slice(None, None))
+    assert sources.split_slice("train") == ("train", slice(None, None))
     for bad, fragment in [
         ("test[a:b]", "is not a split name or a slice"),
         ("validation", "has the split 'test' only"),

@@ -27,7 +27,10 @@ def _max_diff(a, b):
 
 # One family per network builder (the DCGAN builder serves seven families; sngan's spectral
 # norm and infogan's heads are its variants with their own layers) and per trainer kind.
-BFLOAT16_FAMILIES = ("gan", "dcgan", "sngan", "infogan", "sgan", "pix2pix", "cyclegan", "progan")
+BFLOAT16_FAMILIES = (
+    *("gan", "dcgan", "sngan", "infogan", "sgan", "pix2pix", "pix2pixhd", "srgan", "esrgan"),
+    *("cyclegan", "progan"),
+)
 
 
 @pytest.mark.parametrize("family", BFLOAT16_FAMILIES)

@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 from training import metrics as m  # noqa: E402
 from training.translation import (  # noqa: E402
     DIRECTIONS,
+    bicubic,
     directions,
     held_out_translations,
     reverse_metrics,
@@ -231,6 +232,11 @@ def evaluate_run(
         if source.shape == truth.shape:  # the baseline of changing nothing
             identity = translation_metrics(source, truth, None, None)
             result["translation"] |= {f"identity_{k}": v for k, v in identity.items()}
+        elif source.shape[1] < truth.shape[1]:  # super-resolution: bicubic upsampling
+            up = bicubic(source, truth.shape[1])
+            plain = translation_metrics(up, truth, held_out["labels"][:num], extractor)
+            plain.pop("truth_digit_accuracy", None)
+            result["translation"] |= {f"bicubic_{k}": v for k, v in plain.items()}
         backward_file = run_dir / f"{DIRECTIONS['BA'][0]}.keras"
         if "BA" in directions(contract) and backward_file.exists():  # the way back, both cycles
             backward = load_generator(run_dir, config.family, DIRECTIONS["BA"][0])
@@ -319,7 +325,7 @@ def _load_folder(path: Path) -> np.ndarray:
     a NumPy or PIL traceback) and a large folder does not run out of file handles."""
     from PIL import Image
 
-    from training.data import IMAGE_EXTENSIONS
+    from training.sources import IMAGE_EXTENSIONS
 
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:

@@ -101,6 +101,96 @@ def get_extractor(name: str, weights: str | Path | None = None) -> Extractor:
     raise ExtractorError(f"unknown extractor {name!r}; accepted: {', '.join(EXTRACTORS)}")
 
 
+VGG19_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+VGG19_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + VGG19_FILE
+CONTENT_NETWORKS = ("digits", "vgg19", "pixels")
+_VGG_BGR_MEAN = (103.939, 116.779, 123.68)  # keras.applications.vgg19's "caffe" preprocessing
+
+
+def content_network(name: str, layer: str, before_activation: bool, weights=None):
+    """A frozen feature network for a content (perceptual) loss: ``images`` [N, H, W, C] in
+    [-1, 1] -> the maps of ``layer`` (before its activation when ``before_activation``).
+
+    ``digits``: the project's digit classifier (offline; 28x28 grey, other sizes resized
+    bilinearly). ``vgg19``: Keras' VGG19 with ImageNet weights from ``weights`` or Keras'
+    cache (downloaded there when the host answers), fed as
+    ``keras.applications.vgg19.preprocess_input`` expects (grey images repeated to RGB).
+    ``pixels``: the images themselves (the paper's SRGAN-MSE; ``layer`` unused). A network
+    that cannot be built is a one-line ``ExtractorError``."""
+    if name == "pixels":
+        return lambda images: tf.cast(images, tf.float32)
+    if name == "digits":
+        from training.classifier import load_classifier
+
+        try:
+            base = load_classifier()
+        except (OSError, ValueError) as err:
+            raise ExtractorError(f"the digit classifier cannot be loaded: {err}") from None
+        size, channels = 28, 1
+    elif name == "vgg19":
+        path = Path(weights) if weights else Path.home() / ".keras" / "models" / VGG19_FILE
+        if not path.is_file() and not weights:
+            path = _download_vgg19(path)
+        if not path.is_file():
+            raise ExtractorError(
+                f"VGG19 weights not found at {path}; on a machine with internet download "
+                f"{VGG19_URL} to ~/.keras/models/, or use objective.content_network=digits "
+                "for digits"
+            )
+        base = keras.applications.VGG19(include_top=False, weights=None)
+        try:
+            base.load_weights(str(path))
+        except (OSError, ValueError) as err:
+            raise ExtractorError(f"{path} is not VGG19 weights: {err}") from None
+        size, channels = None, 3
+    else:
+        raise ExtractorError(
+            f"unknown content network {name!r}; accepted: {', '.join(CONTENT_NETWORKS)}"
+        )
+    convolutions = [x.name for x in base.layers if isinstance(x, keras.layers.Conv2D)]
+    if layer not in convolutions:
+        raise ExtractorError(
+            f"{name} has no convolution {layer!r}; its convolutions: {', '.join(convolutions)}"
+        )
+    conv = base.get_layer(layer)
+    output = conv.output
+    if before_activation:  # the same convolution, linear (ESRGAN's maps before the ReLU)
+        linear = keras.layers.Conv2D.from_config(
+            {**conv.get_config(), "activation": "linear", "name": f"{layer}_linear"}
+        )
+        output = linear(conv.input)
+        linear.set_weights(conv.get_weights())
+    model = keras.Model(base.inputs, output, name=f"{name}_{layer}")
+    model.trainable = False
+
+    def features(images):
+        images = tf.cast(images, tf.float32)
+        if images.shape[-1] != channels:
+            images = (
+                tf.repeat(images, 3, axis=-1)
+                if channels == 3
+                else tf.reduce_mean(images, axis=-1, keepdims=True)
+            )
+        if size is not None and (images.shape[1] != size or images.shape[2] != size):
+            images = tf.image.resize(images, (size, size))
+        if name == "vgg19":
+            images = (images[..., ::-1] + 1.0) * 127.5 - tf.constant(_VGG_BGR_MEAN)
+        return model(images, training=False)
+
+    return features
+
+
+def _download_vgg19(path: Path) -> Path:
+    """Keras' ImageNet VGG19 weights, downloaded into Keras' cache when their host answers
+    within 3 s (never TensorFlow's minute-long retries); ``path`` unchanged otherwise."""
+    from training import sources
+
+    reachable, _ = sources.host_reachable(sources.DOWNLOAD_HOST, 3.0)
+    if reachable:
+        return Path(keras.utils.get_file(VGG19_FILE, VGG19_URL, cache_subdir="models"))
+    return path
+
+
 def inception_weights(weights: str | Path | None = None) -> Path:
     """Where the InceptionV3 weights are looked for: ``weights``, or Keras' own cache."""
     return Path(weights) if weights else Path.home() / ".keras" / "models" / INCEPTION_FILE

@@ -79,23 +79,27 @@ def sample_fn(trainer, labels: np.ndarray | None = None, real: dict | None = Non
     return sample
 
 
-def pairs_fn(trainer, real: dict):
-    """z -> a translation generator's [input, output] pairs, interleaved, for the first half as
-    many fixed real inputs as ``z`` has rows (a grid with an even number of columns shows each
-    input beside its translation). An input smaller than the output (super-resolution) is
-    enlarged by repeating pixels; a grayscale input beside a colour output is repeated over the
-    channels."""
+def pairs_fn(trainer, real: dict) -> tuple:
+    """(z -> a translation generator's [input, output] pairs, or [input, output, target]
+    triplets when ``real`` holds the targets (``image``, a paired run), interleaved, for as
+    many fixed real inputs as fit in ``z``'s rows; the grid's columns, which keep each group
+    on one row). An input smaller than the output (super-resolution) is enlarged by repeating
+    pixels; a grayscale input beside a colour output is repeated over the channels."""
     ((name, spec),) = [(n, s) for n, s in trainer.contract.inputs.items() if s.kind == "data"]
     translate = sample_fn(trainer, None, real)
+    targets = real.get("image") if spec.key != "image" else None
+    group = 2 if targets is None else 3
 
     def sample(z):
-        half = max(1, len(z) // 2)
-        out = np.asarray(translate(z[:half]))
-        source = real[spec.key][np.arange(half) % len(real[spec.key])]
+        num = max(1, len(z) // group)
+        out = np.asarray(translate(z[:num]))
+        rows = np.arange(num) % len(real[spec.key])
+        source = real[spec.key][rows]
         scale = out.shape[1] // source.shape[1]
         source = np.repeat(np.repeat(source, scale, axis=1), scale, axis=2)
         if source.shape[-1] != out.shape[-1]:
             source = np.repeat(source[..., :1], out.shape[-1], axis=-1)
-        return np.stack([source, out], axis=1).reshape(-1, *out.shape[1:])
+        parts = [source, out] if targets is None else [source, out, targets[rows]]
+        return np.stack(parts, axis=1).reshape(-1, *out.shape[1:])
 
-    return sample
+    return sample, 4 * group

@@ -30,6 +30,7 @@ from training.config import ExperimentConfig
 from training.data import make_dataset
 from training.evaluation_hook import EvaluationHook
 from training.grids import fixed_noise, grid_labels, pairs_fn, sample_fn
+from training.pairs import source_size
 from training.rundir import RunError, locked_run_dir, write_run_dir
 from training.session import (
     Session,
@@ -129,9 +130,11 @@ def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunR
     started = time.perf_counter()
     with _stop_on_signal() as stop:
         while step < steps and not stop.requested:
-            n = _steps_to_next_event(step, steps, _events(config), config.runtime)
+            n = _steps_to_next_event(
+                step, steps, _events(config), config.runtime, trainer.phase_boundaries()
+            )
             try:
-                logs, done = _run_checked(run_steps, n, trainer)
+                logs, done = _run_checked(run_steps, n, trainer, trainer.phase_at(step))
             except Diverged as err:
                 step = rollback(err)
                 continue
@@ -174,6 +177,7 @@ def _dataset(session: Session, start: int) -> tf.data.Dataset:
         seed=config.runtime.seed,
         skip=start * trainer.batches_per_step * config.data.batch_size,
         num_classes=getattr(config.model, "num_classes", None) if trainer.contract.labels else None,
+        source_size=source_size(config.model),
     )
     print(f"data: {description}", flush=True)
     if session.policy != "float32" or session.jit or config.runtime.steps_per_execution > 1:
@@ -190,8 +194,8 @@ def _callbacks(
 ) -> list[cb.Callback]:
     """What observes the run, in the order each sees a step: TensorBoard scalars, the sample
     grid of a fixed latent batch (one row per class for a conditional generator; for a
-    translation, fixed ``real`` inputs each beside its output), the evaluation and the progress
-    line."""
+    translation, fixed ``real`` inputs each beside its output and target), the evaluation and
+    the progress line."""
     config, trainer = session.config, session.trainer
     train_cfg = config.train
     writer = tf.summary.create_file_writer(str(out_dir / "logs"))
@@ -201,8 +205,8 @@ def _callbacks(
         num = len(labels)
     z_fixed = fixed_noise(trainer, num, np.random.default_rng(config.runtime.seed))
     sample = sample_fn(trainer, labels, real)
-    if len(trainer.contract.data_keys) == 1:  # a translation: each input beside its output
-        sample, cols = pairs_fn(trainer, real), 8
+    if len(trainer.contract.data_keys) == 1:  # a translation: input | output (| target)
+        sample, cols = pairs_fn(trainer, real)
     callbacks = [
         cb.ScalarLogger(writer, train_cfg.log_every, trainer.learning_rates),
         cb.SampleGrid(
@@ -226,10 +230,10 @@ def _events(config: ExperimentConfig) -> list[int]:
     return every + ([config.eval.every] if config.eval.every else [])
 
 
-def _run_checked(run_steps, n: int, trainer) -> tuple[dict[str, float], int]:
-    """Runs ``n`` steps: (the mean of each log over them, the step reached). ``Diverged`` when
-    a log or a weight is not finite."""
-    logs = {k: float(v) for k, v in run_steps(tf.constant(n)).items()}
+def _run_checked(run_steps, n: int, trainer, phase=None) -> tuple[dict[str, float], int]:
+    """Runs ``n`` steps of ``phase``: (the mean of each log over them, the step reached).
+    ``Diverged`` when a log or a weight is not finite."""
+    logs = {k: float(v) for k, v in run_steps(tf.constant(n), phase).items()}
     done = int(trainer.step.numpy())  # the variable is the truth, not a counter
     finite = logs.pop("weights_finite") == 1.0
     bad = [k for k, v in logs.items() if not math.isfinite(v)]
@@ -303,22 +307,23 @@ def make_step_function(session: Session, dataset: tf.data.Dataset):
     several = session.config.runtime.steps_per_execution > 1
     watched = trainer.watched_weights()
 
-    def one_step():
+    def one_step(phase):
         # One batch, or a tuple of them for a kind that reads several per step (Trainer).
         batches = tuple(next(iterator) for _ in range(batches_per_step))
         data = batches if batches_per_step > 1 else batches[0]
-        logs = strategy.run(replica_step, args=(data,))
+        kwargs = {} if phase is None else {"phase": phase}  # a Python value: one trace each
+        logs = strategy.run(replica_step, args=(data,), kwargs=kwargs)
         # train_step returns global values on every replica (Trainer.global_logs)
         return {
             k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in logs.items()
         }
 
     @tf.function
-    def run_steps(n):
-        totals = one_step()
+    def run_steps(n, phase=None):
+        totals = one_step(phase)
         if several:  # decided when traced: without the option, no loop in the graph
             for _ in tf.range(n - 1):
-                logs = one_step()
+                logs = one_step(phase)
                 totals = {k: totals[k] + logs[k] for k in totals}
         means = {k: v / tf.cast(n, v.dtype) for k, v in totals.items()}
         finite = [
@@ -330,11 +335,15 @@ def make_step_function(session: Session, dataset: tf.data.Dataset):
     return run_steps
 
 
-def _steps_to_next_event(step: int, total: int, events: list[int], runtime) -> int:
+def _steps_to_next_event(step: int, total: int, events: list[int], runtime, boundaries=()) -> int:
     """How many steps the next execution runs: ``runtime.steps_per_execution``, cut short so
     that it ends exactly at the next step where something is logged, drawn, saved or
-    evaluated."""
-    upcoming = min([total] + [(step // every + 1) * every for every in events])
+    evaluated, or where the trainer's phase changes (``boundaries``)."""
+    upcoming = min(
+        [total]
+        + [(step // every + 1) * every for every in events]
+        + [b for b in boundaries if b > step]
+    )
     return max(1, min(runtime.steps_per_execution, upcoming - step))
 
 

@@ -57,13 +57,20 @@ class DataConfig:
             found (to catch a folder that mixes datasets).
         pair: paired translation from a view of each image (``training.views``: ``edges``,
             ``bold``, ``thin``, ``low_res4``): batches carry that view as ``source`` next to
-            ``image``, the target (``None``: no source).
+            ``image``, the target; ``given``: the data holds both (``training.pairs``: A/ + B/
+            or side-by-side folders, TFDS features); ``None``: no source.
         domains: two-domain translation: each domain's split (``trainA,trainB``,
             ``test[:4000],test[4000:8000]``), or with ``source=folder`` its subfolder of
             ``path``. Batches carry ``image_a``, ``image_b``, ... (each domain shuffled on its
             own) and no ``image`` or ``label``; ``split`` is then unused.
         domain_views: a view applied to each domain's images (``none``: as they are), one per
             domain (``None``: none for every domain).
+        pair_keys: with ``pair=given`` from TFDS, the source's and the target's image features
+            (``lr,hr`` for ``div2k``).
+        pair_direction: with ``pair=given`` from a folder, ``AB`` translates A (``A/``, or the
+            left half of a side-by-side image) into B, ``BA`` the other way.
+        crops: train on random crops of the model's size instead of whole images resized;
+            held-out splits are tiled into such crops (``training.pairs``).
     """
 
     dataset: str = "mnist"
@@ -80,10 +87,28 @@ class DataConfig:
     pair: str | None = None
     domains: list[str] | None = None
     domain_views: list[str] | None = None
+    pair_keys: list[str] | None = None
+    pair_direction: Literal["AB", "BA"] = "AB"
+    crops: bool = False
 
     def validate(self) -> None:
         _positive(self, "data", "batch_size", "shuffle_buffer", "download_timeout")
-        for view in [self.pair or "none", *(self.domain_views or [])]:
+        if self.pair == "given":
+            if self.source in ("folder",) and self.pair_keys:
+                raise ConfigError(
+                    "data.pair_keys names TFDS features; a folder's pairs are A/ + B/"
+                )
+            if self.source != "folder" and not self.pair_keys:
+                raise ConfigError(
+                    "data.pair=given reads pairs from a folder (data.source=folder) or from two "
+                    "features of a TFDS dataset (data.pair_keys=SOURCE,TARGET, e.g. lr,hr)"
+                )
+        elif self.pair_keys:
+            raise ConfigError("data.pair_keys needs data.pair=given")
+        for view in [
+            "none" if self.pair in (None, "given") else self.pair,
+            *(self.domain_views or []),
+        ]:
             if view not in VIEWS:
                 raise ConfigError(f"data view {view!r} is not one of {', '.join(VIEWS)}")
         if self.domain_views is not None and len(self.domain_views) != len(self.domains or []):

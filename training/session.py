@@ -20,6 +20,7 @@ import zoo
 from training.checkpoints import CheckpointStore
 from training.config import ExperimentConfig, load
 from training.data import make_dataset
+from training.pairs import source_size
 from training.rundir import RunError
 from training.strategy import make_strategy, mixed_precision_policy, use_jit
 from training.trainers import Trainer, get_kind
@@ -128,7 +129,13 @@ def first_examples(config: ExperimentConfig, keys, num: int, seed: int) -> dict[
     """The first ``num`` examples of each batch key in ``keys``, from a stream of the run's data
     of its own (shuffled with ``seed``): iterating the training stream would move its shuffle,
     which a resumed run would not see."""
-    dataset, _ = make_dataset(config.data, config.model.image_size, config.model.channels, seed)
+    dataset, _ = make_dataset(
+        config.data,
+        config.model.image_size,
+        config.model.channels,
+        seed,
+        source_size=source_size(config.model),
+    )
     parts: dict[str, list] = {key: [] for key in keys}
     for batch in dataset:
         for key in keys:
@@ -144,7 +151,8 @@ def write_calibration(session: Session, out_dir: Path, num: int = 256) -> dict |
     moved), written to ``out_dir/calibration.npz``: sample grids show them and export checks
     parity and calibrates int8 on them, without the training code. Returns them, or ``None``
     for a family that reads nothing from the data. A run that ships the way back too
-    (``generator_ba``) keeps examples of domain B as well, for its export's parity check."""
+    (``generator_ba``) keeps examples of domain B as well, for its export's parity check; a
+    paired run keeps each example's target (``image``) for the input | output | target grids."""
     from training.translation import DIRECTIONS, directions
 
     contract = session.trainer.contract
@@ -153,6 +161,8 @@ def write_calibration(session: Session, out_dir: Path, num: int = 256) -> dict |
         return None
     if "BA" in directions(contract):
         keys = (*keys, DIRECTIONS["BA"][1])
+    if contract.kind == "paired":
+        keys = (*keys, "image")
     path = out_dir / CALIBRATION_FILE
     if path.is_file():
         with np.load(path) as arrays:

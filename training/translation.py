@@ -73,12 +73,17 @@ def held_out_translations(config, contract, direction: str = "AB") -> dict | Non
     two-domain run that ships the way back) swaps the views: the B views are the sources (under
     ``image_b``) and the A views the truth."""
     from training.data import load_split
+    from training.pairs import load_pairs, source_size
     from training.views import view
 
     data, model = config.data, config.model
     keys = direction_contract(contract, direction).data_keys
     if len(keys) != 1 or not (data.pair or data.domains):
         return None
+    if data.pair == "given":  # the data's own pairs: no digit labels
+        size = source_size(model)
+        source, truth = load_pairs(data, config.eval.split, model.image_size, model.channels, size)
+        return {"sources": {keys[0]: source}, "truth": truth, "labels": np.zeros(len(truth), int)}
     images, labels = load_split(data, config.eval.split, model.image_size, model.channels)
     if data.pair:
         source, truth = view(data.pair, images), images
@@ -111,19 +116,33 @@ def l1(images, truth) -> float:
 
 
 def translation_metrics(fake, truth, labels, extractor) -> dict:
-    """How close translations are to the true ones: mean absolute error and PSNR (images scaled
-    to [0, 1]), and, with a digit classifier, the share of translations read as the digit they
-    were made from, next to the same share for the true translations (the ceiling)."""
+    """How close translations are to the true ones: mean absolute error, PSNR and SSIM
+    (``tf.image.ssim``'s 11x11 Gaussian window; images scaled to [0, 1]), and, with a digit
+    classifier, the share of translations read as the digit they were made from, next to the
+    same share for the true translations (the ceiling)."""
+    import tensorflow as tf
+
     error = (fake.astype(np.float64) - truth) / 2.0  # [0, 1] scale
     mse = np.mean(error**2, axis=(1, 2, 3))
+    ssim = tf.image.ssim((fake + 1.0) / 2.0, (truth + 1.0) / 2.0, max_val=1.0)
     result = {
         "l1": float(np.mean(np.abs(error))),
         "psnr": float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-10)))),
+        "ssim": float(np.mean(ssim)),
     }
     if extractor is not None and extractor.name == "mnist_cnn":
         result["digit_accuracy"] = float(np.mean(np.argmax(extractor(fake)[1], 1) == labels))
         result["truth_digit_accuracy"] = float(np.mean(np.argmax(extractor(truth)[1], 1) == labels))
     return result
+
+
+def bicubic(sources, size: int) -> np.ndarray:
+    """Low-resolution ``sources`` upsampled to ``size`` by bicubic interpolation and clipped to
+    [-1, 1]: the baseline a super-resolution family has to beat."""
+    import tensorflow as tf
+
+    up = tf.image.resize(np.asarray(sources, np.float32), (size, size), method="bicubic")
+    return np.clip(up.numpy(), -1.0, 1.0)
 
 
 def reverse_metrics(
@@ -164,10 +183,17 @@ def summary_lines(t: dict) -> list[str]:
             f"{'reverse ' if prefix else ''}translation{name} of held-out {t['split']}: "
             f"L1 {t[prefix + 'l1']:.4f}, PSNR {t[prefix + 'psnr']:.2f} dB"
         )
+        if "ssim" in t and not prefix:
+            line += f", SSIM {t['ssim']:.4f}"
         if f"identity_{prefix}l1" in t:
             line += (
                 f" (input as output: {t[f'identity_{prefix}l1']:.4f}, "
                 f"{t[f'identity_{prefix}psnr']:.2f} dB)"
+            )
+        if "bicubic_l1" in t and not prefix:
+            line += (
+                f" (bicubic: {t['bicubic_l1']:.4f}, {t['bicubic_psnr']:.2f} dB, "
+                f"SSIM {t['bicubic_ssim']:.4f})"
             )
         if f"{prefix}digit_accuracy" in t:
             line += (
@@ -175,6 +201,10 @@ def summary_lines(t: dict) -> list[str]:
                 f"translations {t[prefix + 'truth_digit_accuracy']:.3f})"
             )
         lines.append(line)
+    if "bicubic_digit_accuracy" in t:
+        lines.append(
+            f"bicubic upsampling read as the source digit {t['bicubic_digit_accuracy']:.3f}"
+        )
     if "cycle_l1_aba" in t:
         lines.append(
             f"cycle reconstruction L1 of held-out {t['split']}: A -> B -> A "

@@ -199,3 +199,17 @@ class AdversarialObjective:
             value = getattr(self, field.name)
             if field.name.endswith("_weight") and value < 0:
                 raise ValueError(f"objective.{field.name} must be 0 or more, got {value}")
+
+
+@dataclasses.dataclass
+class PairedObjective(AdversarialObjective):
+    """The ``objective`` of a paired family (pix2pix, pix2pixHD, SRGAN, ESRGAN): one
+    discriminator update per step, on that step's translation."""
+
+    def validate(self) -> None:
+        super().validate()
+        if self.d_steps != 1:
+            raise ValueError(
+                f"objective.d_steps must be 1 for a paired family (one discriminator update on "
+                f"the generator's output of the step), got {self.d_steps}"
+            )

@@ -132,7 +132,7 @@ def _init():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
-def _instance_norm(name: str):
+def instance_norm(name: str):
     """Instance norm without scale and offset (the authors' ``InstanceNorm2d(affine=False)``):
     per image and channel, so a replica's batch does not change an image's output."""
     from keras import layers
@@ -168,14 +168,14 @@ def reflect_pad(x, pad: int, name: str):
     return side(side(x, 1, height), 2, width)
 
 
-def _conv_in_relu(x, filters: int, kernel: int, stride: int, name: str, relu: bool = True):
+def conv_in_relu(x, filters: int, kernel: int, stride: int, name: str, relu: bool = True):
     """A convolution without bias (instance norm follows), instance norm and ReLU."""
     from keras import layers
 
     x = layers.Conv2D(
         filters, kernel, stride, use_bias=False, kernel_initializer=_init(), name=f"{name}_conv"
     )(x)
-    x = _instance_norm(name)(x)
+    x = instance_norm(name)(x)
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
@@ -199,16 +199,16 @@ def build_generator(config: CycleGANConfig, name: str = "generator") -> keras.Mo
     size, filters = config.image_size, config.filters
     source = keras.Input((size, size, config.channels), name="source")
     x = reflect_pad(source, 3, "stem_pad")
-    x = _conv_in_relu(x, filters, 7, 1, "stem")
+    x = conv_in_relu(x, filters, 7, 1, "stem")
     for i in range(config.downsamplings):
         filters *= 2
         x = layers.ZeroPadding2D(1, name=f"down{i}_pad")(x)
-        x = _conv_in_relu(x, filters, 3, 2, f"down{i}")
+        x = conv_in_relu(x, filters, 3, 2, f"down{i}")
     for i in range(config.residual_blocks):
         y = reflect_pad(x, 1, f"block{i}_pad_a")
-        y = _conv_in_relu(y, filters, 3, 1, f"block{i}_a")
+        y = conv_in_relu(y, filters, 3, 1, f"block{i}_a")
         y = reflect_pad(y, 1, f"block{i}_pad_b")
-        y = _conv_in_relu(y, filters, 3, 1, f"block{i}_b", relu=False)
+        y = conv_in_relu(y, filters, 3, 1, f"block{i}_b", relu=False)
         x = layers.Add(name=f"block{i}_add")([x, y])
     for i in range(config.downsamplings):
         filters //= 2
@@ -216,7 +216,7 @@ def build_generator(config: CycleGANConfig, name: str = "generator") -> keras.Mo
             filters, 3, 2, use_bias=False, kernel_initializer=_init(), name=f"up{i}_conv"
         )(x)
         x = layers.Cropping2D(((1, 0), (1, 0)), name=f"up{i}_crop")(x)
-        x = _instance_norm(f"up{i}")(x)
+        x = instance_norm(f"up{i}")(x)
         x = layers.ReLU(name=f"up{i}_relu")(x)
     x = reflect_pad(x, 3, "to_image_pad")
     x = layers.Conv2D(config.channels, 7, kernel_initializer=_init(), name="to_image")(x)
@@ -250,7 +250,7 @@ def build_discriminator(config: CycleGANConfig, name: str = "discriminator") -> 
             name=f"d{i}_conv",
         )(x)
         if i > 0:
-            x = _instance_norm(f"d{i}")(x)
+            x = instance_norm(f"d{i}")(x)
         x = layers.LeakyReLU(0.2, name=f"d{i}_lrelu")(x)
     x = layers.ZeroPadding2D(1, name="logits_pad")(x)
     logits = layers.Conv2D(1, 4, kernel_initializer=_init(), dtype="float32", name="logits")(x)

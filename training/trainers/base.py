@@ -126,6 +126,16 @@ class Trainer(keras.Model):
     def net(self, name: str) -> keras.Model:
         return getattr(self, name)
 
+    def phase_at(self, step: int) -> str | None:
+        """The phase of the step after ``step`` steps, passed to ``train_step(data, phase)``
+        (``None``: the kind has one phase, and ``train_step`` takes only ``data``). A phase is
+        chosen when the step is traced, so that it can leave a network's update out."""
+        return None
+
+    def phase_boundaries(self) -> tuple[int, ...]:
+        """The steps at which the phase changes: no execution of several steps crosses one."""
+        return ()
+
     @property
     def networks(self) -> dict[str, keras.Model]:
         return {name: self.net(name) for name in self.network_names}

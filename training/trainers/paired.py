@@ -19,8 +19,16 @@ reading a ``zoo.terms.Update`` whose ``batch`` holds the ``source`` and the real
 real and the fake pair. pix2pix is ``[ConditionalAdversarial(NON_SATURATING, 0.5),
 L1Reconstruction(100)]`` (``zoo.terms``); pix2pixHD adds a feature-matching piece (reading
 the discriminators' intermediate outputs, real ones prepared in ``prepare_generator``), SRGAN
-a content piece (a frozen feature network on ``fake`` and ``real``). A generator-only warm-up
-(SRResNet) would run step 3 without the adversarial pieces; no family needs it yet.
+a content piece (``FeatureDistance``: a frozen feature network on ``fake`` and ``real``, which
+``from_config`` builds from ``training.features.content_network``).
+
+**Warm-up.** A family whose objective has ``warmup_steps`` (SRGAN's SRResNet phase, ESRGAN's
+PSNR-oriented phase) first trains the generator alone on its warm-up terms
+(``Family.terms(objective, warmup=True)``: a pixel loss): step 1 and step 3 without a
+discriminator. The discriminator and its optimizer are untouched until the adversarial phase.
+The phase is a Python choice made when the step is traced (``train_step(batch, phase)``; the
+project's loop asks ``phase_at(step)`` and never runs an execution across the boundary),
+because an optimizer's update cannot sit inside a ``tf.cond`` under ``MirroredStrategy``.
 
 The discriminator is fed by input name: ``source`` and ``image``. Under ``tf.distribute``
 each replica computes its share of the global batch's losses (``zoo.losses.reduce_loss``), so
@@ -62,9 +70,23 @@ class PairedTrainer(Trainer):
         >>> trainer.fit(dataset_of_source_and_image, steps_per_epoch=100)
     """
 
-    def __init__(self, networks, contract, terms: list, **kwargs):
+    def __init__(
+        self, networks, contract, terms: list, warmup_terms=(), warmup_steps: int = 0, **kwargs
+    ):
         super().__init__(networks, contract, **kwargs)
         self.terms = list(terms)
+        self.warmup_terms, self.warmup_steps = list(warmup_terms), warmup_steps
+        if warmup_steps and not self.warmup_terms:
+            raise ValueError("warmup_steps needs the terms of the warm-up")
+
+    def phase_at(self, step: int) -> str | None:
+        """``warmup`` before ``warmup_steps``, then ``adversarial`` (``None``: one phase)."""
+        if not self.warmup_steps:
+            return None
+        return "warmup" if step < self.warmup_steps else "adversarial"
+
+    def phase_boundaries(self) -> tuple[int, ...]:
+        return (self.warmup_steps,) if self.warmup_steps else ()
 
     @classmethod
     def from_config(cls, family, networks, contract, config, **kwargs):
@@ -73,20 +95,36 @@ class PairedTrainer(Trainer):
         if not getattr(config.data, "pair", None):
             raise ConfigError(
                 f"{config.family} translates a source into an image: set data.pair to the view "
-                "the source is (edges, bold, thin, low_res4)"
+                "the source is (edges, bold, thin, low_res4), or given (pairs in the data)"
             )
         _check_source_size(networks["generator"], config)
-        return cls(networks, contract, terms=family.terms(config.objective), **kwargs)
+        objective = config.objective
+        warmup_steps = getattr(objective, "warmup_steps", 0)
+        terms = family.terms(objective)
+        warmup_terms = family.terms(objective, warmup=True) if warmup_steps else []
+        _bind_feature_networks([*terms, *warmup_terms])
+        return cls(
+            networks,
+            contract,
+            terms=terms,
+            warmup_terms=warmup_terms,
+            warmup_steps=warmup_steps,
+            **kwargs,
+        )
 
-    def train_step(self, batch):
+    def train_step(self, batch, phase: str | None = None):
         """One discriminator and one generator update on ``batch`` (``source``, ``image``;
-        or a sequence of that one batch, as a kind that reads several per step takes them)."""
+        or a sequence of that one batch, as a kind that reads several per step takes them);
+        in the ``warmup`` phase, one generator update on the warm-up terms. ``phase=None``
+        (Keras' ``fit``) is the adversarial phase."""
         if isinstance(batch, list | tuple):
             (batch,) = batch
         local = tf.shape(batch["image"])[0]
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         inputs = self.generator_inputs(local, 0, batch)
         logs: dict = {}
+        if phase == "warmup":
+            return self._warmup_step(batch, inputs, local * replicas, logs)
 
         # 1. G(source), once, on the generator's tape.
         with tf.GradientTape() as g_tape:
@@ -113,6 +151,17 @@ class PairedTrainer(Trainer):
         self.apply("generator", g_tape, objective)
 
         # 4. EMA of the generator.
+        self.update_ema()
+        return self.global_logs(logs)
+
+    def _warmup_step(self, batch, inputs, global_batch, logs):
+        """The generator alone on the warm-up terms (a pixel loss), then its EMA."""
+        with tf.GradientTape() as tape:
+            fake = self.run_generator(inputs)
+            update = self._update(batch, inputs, fake, global_batch, logs)
+            loss = total_loss(term.generator_loss(update) for term in self.warmup_terms)
+            objective = self.objective("generator", loss)
+        self.apply("generator", tape, objective)
         self.update_ema()
         return self.global_logs(logs)
 
@@ -143,14 +192,31 @@ def _check_source_size(generator, config) -> None:
     """A source of another size than the generator takes (``low_res4`` for a same-size
     translator) would fail at the first step in TensorFlow's words: say it now."""
     from training import views
+    from training.pairs import source_size
 
     expected = tuple(generator.inputs[0].shape[1:])
     size, channels = config.model.image_size, config.model.channels
-    probe = np.zeros((1, size, size, channels), np.float32)
-    got = tuple(views.view(config.data.pair, probe).shape[1:])
+    if config.data.pair == "given":  # brought to the generator's input size by the pipeline
+        got = (source_size(config.model), source_size(config.model), channels)
+    else:
+        probe = np.zeros((1, size, size, channels), np.float32)
+        got = tuple(views.view(config.data.pair, probe).shape[1:])
     if got != expected:
         raise ConfigError(
             f"data.pair={config.data.pair} gives sources of shape {got}, but the "
             f"{config.family} generator takes {expected}; use a view of the image's size "
             "(edges, bold, thin)"
         )
+
+
+def _bind_feature_networks(terms) -> None:
+    """Builds the frozen network of each content term (``zoo.terms.FeatureDistance``)."""
+    from training.features import ExtractorError, content_network
+    from zoo.terms import FeatureDistance
+
+    for term in terms:
+        if isinstance(term, FeatureDistance) and term.features is None:
+            try:
+                term.features = content_network(term.network, term.layer, term.before_activation)
+            except ExtractorError as err:
+                raise ConfigError(f"objective.content_network: {err}") from None
