@@ -359,7 +359,12 @@ register_family(
                     "blocks": 8,
                     "d_filters": 32,
                 },
-                "objective": {"warmup_steps": 600, "content_network": "pixels"},
+                # SRGAN-MSE (the paper's table 2): the content loss is the pixel MSE, weight 1
+                "objective": {
+                    "warmup_steps": 600,
+                    "content_network": "pixels",
+                    "content_weight": 1.0,
+                },
                 "eval": {"split": "test"},
                 "train": {
                     "steps": 1200,
