@@ -36,9 +36,13 @@ class L1Reconstruction(Term):
     weight: float = 100.0
     log_names = ("l1",)
 
+    @staticmethod
+    def distance(x, y):
+        return l1_per_example(x, y)
+
     def generator_loss(self, update):
-        distance = reduce_loss(l1_per_example(update.fake, update.real), update.global_batch)
-        update.log("l1", distance)
+        distance = reduce_loss(self.distance(update.fake, update.real), update.global_batch)
+        update.log(self.log_names[0], distance)
         return self.weight * distance
 
 
@@ -51,10 +55,9 @@ class MSEReconstruction(L1Reconstruction):
     weight: float = 1.0
     log_names = ("mse",)
 
-    def generator_loss(self, update):
-        distance = reduce_loss(l2_per_example(update.fake, update.real), update.global_batch)
-        update.log("mse", distance)
-        return self.weight * distance
+    @staticmethod
+    def distance(x, y):
+        return l2_per_example(x, y)
 
 
 @dataclasses.dataclass
