@@ -350,7 +350,7 @@ register_family(
                 },
                 "eval": {"split": "test[8000:]"},
                 "train": {
-                    "steps": 4000,
+                    "steps": 2500,
                     "g_lr": 2e-4,
                     "d_lr": 2e-4,
                     "beta_1": 0.5,
