@@ -320,6 +320,9 @@ def terms(objective: Pix2PixObjective) -> list:
     ]
 
 
+# Edges -> digit on the vendored MNIST: digits 0-7999 train, 8000-9999 are held out (eval.split).
+EDGES = {"dataset": "mnist", "split": "test[:8000]", "pair": "edges", "batch_size": 16}
+
 register_family(
     Family(
         name="pix2pix",
@@ -334,12 +337,7 @@ register_family(
             # Edges -> digit on the vendored MNIST: digits 0-7999 train, 8000-9999 are held
             # out, where ``python -m training.evaluate RUN`` measures the translations.
             "pix2pix_edges": {
-                "data": {
-                    "dataset": "mnist",
-                    "split": "test[:8000]",
-                    "pair": "edges",
-                    "batch_size": 16,
-                },
+                "data": EDGES,
                 "model": {
                     "image_size": 32,
                     "channels": 1,
@@ -393,12 +391,7 @@ register_family(
             },
             # For tests: seconds on a CPU.
             "tiny": {
-                "data": {
-                    "dataset": "mnist",
-                    "split": "test[:8000]",
-                    "pair": "edges",
-                    "batch_size": 8,
-                },
+                "data": {**EDGES, "batch_size": 8},
                 "model": {
                     "image_size": 16,
                     "channels": 1,

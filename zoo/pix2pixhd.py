@@ -310,12 +310,7 @@ register_family(
             # Edges -> digit on the vendored MNIST, as pix2pix_edges: 0-7999 train, 8000-9999
             # held out.
             "pix2pixhd_edges": {
-                "data": {
-                    "dataset": "mnist",
-                    "split": "test[:8000]",
-                    "pair": "edges",
-                    "batch_size": 16,
-                },
+                "data": pix2pix.EDGES,
                 "model": {
                     "image_size": 32,
                     "channels": 1,
@@ -338,12 +333,7 @@ register_family(
                 },
             },
             "tiny": {
-                "data": {
-                    "dataset": "mnist",
-                    "split": "test[:8000]",
-                    "pair": "edges",
-                    "batch_size": 8,
-                },
+                "data": {**pix2pix.EDGES, "batch_size": 8},
                 "model": {
                     "image_size": 16,
                     "channels": 1,
