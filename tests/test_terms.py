@@ -255,3 +255,53 @@ def test_cycle_identity_and_domain_adversarial_terms_known_answers():
     # A replica holding 2 of a global batch of 4 adds its share: half of the loss.
     half = terms.CycleConsistency(10.0).generator_loss(_translation(global_batch=4))
     assert float(half) == pytest.approx(7.5)
+
+
+def test_feature_matching_compares_batch_means_of_each_map():
+    """DiscoGAN's get_fm_loss: mean over a map's entries of (E_batch real - E_batch fake)^2,
+    summed over the maps (every output named f1, f2, ...) and the domains."""
+    real = np.array([[1.0, 3.0], [3.0, 5.0]], np.float32)  # batch mean (2, 4)
+    fake = np.array([[0.0, 0.0], [2.0, 0.0]], np.float32)  # batch mean (1, 0)
+    outputs = {"logits": tf.zeros((2, 1)), "f1": tf.constant(real), "f2": tf.constant(real)}
+    t = terms.Translation(
+        global_batch=2,
+        real={"b": tf.zeros((2, 1))},
+        real_out={"b": outputs},
+        fake_out={"b": {**outputs, "f1": tf.constant(fake)}},  # f2 matches: 0
+    )
+    term = terms.DomainFeatureMatching(0.9)
+    assert term.needs_real_outputs
+    # f1: ((2 - 1)^2 + (4 - 0)^2) / 2 = 8.5
+    assert float(term.generator_loss(t)) == pytest.approx(0.9 * 8.5)
+    assert float(terms.DomainFeatureMatching(1.0, outputs=("f2",)).generator_loss(t)) == 0.0
+    # The real maps are constants: only the fakes receive a gradient.
+    fake_var = tf.Variable(fake)
+    with tf.GradientTape() as tape:
+        t.fake_out["b"]["f1"] = fake_var * 1.0
+        loss = term.generator_loss(t)
+    np.testing.assert_allclose(tape.gradient(loss, fake_var), 0.9 * -np.array([[1, 4], [1, 4]]) / 2)
+
+
+def test_curriculum_weighs_a_term_by_the_step_and_keeps_its_discriminator_side():
+    t = _translation()
+    term = terms.Curriculum(terms.CycleConsistency(10.0), before=0.01, after=0.5, steps=3)
+    t.step = tf.constant(2, tf.int64)
+    assert float(term.generator_loss(t)) == pytest.approx(0.01 * 15.0)
+    t.step = tf.constant(3, tf.int64)
+    assert float(term.generator_loss(t)) == pytest.approx(0.5 * 15.0)
+    adversarial = terms.Curriculum(terms.DomainAdversarial(losses.LEAST_SQUARES), 0.1, 0.2, 3)
+    assert float(adversarial.discriminator_loss(t, "b")) == pytest.approx(1.0)  # unscaled
+    assert terms.Curriculum(terms.IdentityMapping(5.0), 1.0, 1.0, 0).needs_identity
+    t.step = None
+    with pytest.raises(ValueError, match="needs the step"):
+        term.generator_loss(t)
+
+
+def test_critic_clipping_and_the_halved_domain_discriminator():
+    critic = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    critic.set_weights([np.array([[0.5, -0.5, 0.001]] * 2, np.float32), np.ones(3, np.float32)])
+    terms.CriticClipping(0.01).after_discriminator_update(critic)
+    assert max(float(np.abs(w).max()) for w in critic.get_weights()) == pytest.approx(0.01)
+    assert float(critic.get_weights()[0][0, 2]) == pytest.approx(0.001)  # inside: untouched
+    halved = terms.DomainAdversarial(losses.LEAST_SQUARES, d_scale=0.5)
+    assert float(halved.discriminator_loss(_translation(), "b")) == pytest.approx(0.5)

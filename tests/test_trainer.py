@@ -155,6 +155,12 @@ def test_diffaugment_and_lazy_r1_step_identically_on_two_replicas():
     assert logs[0]["r1"] > 0 and logs[1]["r1"] == 0  # steps 0 and 1: every 2 from step 0
 
 
+# StarGAN's critic (no normalization, a gradient penalty near 4 at initialization) diverges
+# under SGD(0.05) in the second step on one device and two alike (measured: penalty 8e23, a NaN
+# generator loss), which compares nothing; 0.01 keeps both steps finite.
+PARITY_RATES = {"stargan": 0.01}
+
+
 def _steps_identically_on_two_replicas(family, *overrides):
     trainers, logs, before = [], [], None
     for strategy in ("one_device", "mirrored"):
@@ -164,8 +170,9 @@ def _steps_identically_on_two_replicas(family, *overrides):
         session = build_session(config)
         before = before or {n: session.trainer.net(n).get_weights() for n in _trained(session)}
         with session.strategy.scope():  # SGD: see PARITY_ATOL
+            rate = PARITY_RATES.get(family, 0.05)
             session.trainer.compile(
-                {name: keras.optimizers.SGD(0.05) for name in _trained(session)}
+                {name: keras.optimizers.SGD(rate) for name in _trained(session)}
             )
         batch = _first_batch(config)
         logs.append(_steps(session.strategy, session.trainer, None, 2, batch=batch))
@@ -175,8 +182,11 @@ def _steps_identically_on_two_replicas(family, *overrides):
     first, second = zip(*logs, strict=True)
     assert first[0] == pytest.approx(first[1], rel=1e-5, abs=PARITY_ATOL)
     assert second[0] == pytest.approx(second[1], rel=1e-3, abs=PARITY_ATOL)  # amplified, above
-    for key, (x, y) in _state(a, b).items():  # image pools, schedules' variables, ...
-        np.testing.assert_allclose(x, y, atol=PARITY_ATOL, err_msg=key)
+    # Image pools, schedules' variables, ...: the pools hold the second step's fakes, made by
+    # generators that already differ by round-off (ganilla's: 3.7e-6 measured); a wrong pool
+    # answers with other images, 0.1 or more away.
+    for key, (x, y) in _state(a, b).items():
+        np.testing.assert_allclose(x, y, atol=1e-5, err_msg=key)
     for name in a.contract.updates:
         moved = max(
             float(np.max(np.abs(w - w0)))

@@ -60,6 +60,11 @@ def make_dataset(
     if config.cache not in (None, "memory"):
         _check_cache_prefix(config.cache)
     if config.domains:
+        if config.domain_labels and num_classes is not None and num_classes != len(config.domains):
+            raise DataError(
+                f"data.domains has {len(config.domains)} domains but model.num_classes="
+                f"{num_classes}; set model.num_classes={len(config.domains)} (one class per domain)"
+            )
         return _domains_dataset(config, image_size, channels, seed, skip, global_batch_size)
     batch = global_batch_size or config.batch_size
     if config.pair == "given" or config.crops:
@@ -118,9 +123,14 @@ def _domains_dataset(config, image_size, channels, seed, skip, global_batch_size
     """Batches of ``image_a``, ``image_b``, ...: one stream per domain (``data.domains``), each
     from its own split or subfolder, shuffled with its own seed and viewed as
     ``data.domain_views`` says, so that no pairs are seen; all skip ``skip`` examples to
-    resume."""
+    resume. With ``data.domain_labels``, batches of ``image`` and ``label`` (the domain's
+    index) instead, each domain's share of the batch and of ``skip`` its own."""
     streams, described = {}, []
     domain_views = config.domain_views or ["none"] * len(config.domains)
+    if config.domain_labels:  # one share of each batch per domain, each share's skip its own
+        share = len(config.domains)
+        global_batch_size = (global_batch_size or config.batch_size) // share
+        skip //= share
     for i, (domain, view) in enumerate(zip(config.domains, domain_views, strict=True)):
         name = chr(ord("a") + i)
         if config.source == "folder":
@@ -136,10 +146,22 @@ def _domains_dataset(config, image_size, channels, seed, skip, global_batch_size
         streams[name] = ds.map(lambda b, v=view: views.view(v, b["image"]))
         shown = "" if view == "none" else f", {view}"
         described.append(f"{name.upper()}: {description.split(',')[0]}{shown}")
-    zipped = tf.data.Dataset.zip(streams).map(
-        lambda batches: {f"image_{name}": images for name, images in batches.items()}
-    )
+    if config.domain_labels:  # the domains' shares, one after the other, labelled
+        zipped = tf.data.Dataset.zip(streams).map(_labelled_domains)
+    else:
+        zipped = tf.data.Dataset.zip(streams).map(
+            lambda batches: {f"image_{name}": images for name, images in batches.items()}
+        )
     return zipped.prefetch(tf.data.AUTOTUNE), "domains " + "; ".join(described)
+
+
+def _labelled_domains(batches: dict) -> dict:
+    """``image``: every domain's share of the batch, in domain order; ``label``: the index of
+    each image's domain."""
+    names = sorted(batches)
+    images = tf.concat([batches[n] for n in names], axis=0)
+    labels = [tf.fill([tf.shape(batches[n])[0]], i) for i, n in enumerate(names)]
+    return {"image": images, "label": tf.concat(labels, axis=0)}
 
 
 def _check_cache_prefix(prefix: str) -> None:

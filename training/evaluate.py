@@ -41,6 +41,8 @@ from training.translation import (  # noqa: E402
     DIRECTIONS,
     bicubic,
     directions,
+    domain_metrics,
+    domain_names,
     held_out_translations,
     reverse_metrics,
     summary_lines,
@@ -218,7 +220,17 @@ def evaluate_run(
             real = {key: arrays[key] for key in arrays.files}
     start = time.perf_counter()
     held_out = held_out_translations(config, contract)
-    if held_out is not None:  # translate held-out examples and compare with the truth
+    if held_out is not None and domain_names(config):  # into each domain (StarGAN)
+        num = min(num_samples, len(held_out["labels"]))
+        sources = {key: rows[:num] for key, rows in held_out["sources"].items()}
+        fake = translate(generator, contract, sources, seed, classes=held_out["classes"][:num])
+        result = compute(held_out["truth"][:num], fake, extractor, which)
+        result["translation"] = {
+            "split": config.eval.split,
+            **domain_metrics(generator, contract, config, extractor, num, seed),
+        }
+        labels = None
+    elif held_out is not None:  # translate held-out examples and compare with the truth
         num = min(num_samples, len(held_out["labels"]))
         sources = {key: rows[:num] for key, rows in held_out["sources"].items()}
         fake, labels = translate(generator, contract, sources, seed), None

@@ -8,6 +8,7 @@
     python -m training.sample runs/pix2pix-XXXX --split test[8000:] --num 16 --out DIR
     python -m training.sample runs/pix2pix-XXXX --inputs MY_EDGE_MAPS --out DIR
     python -m training.sample runs/cyclegan-XXXX --split test[8000:] --direction BA --out DIR
+    python -m training.sample runs/stargan-XXXX --split test[8000:] --domain bold --out DIR
 
 A translation family (its generator reads an image from the data) writes, with ``--split``,
 ``DIR/input/``, ``DIR/output/`` and ``DIR/target/`` PNGs with the same file names for the first
@@ -16,7 +17,10 @@ run's data is a view of the images: ``data.pair``, ``data.domain_views``), and
 ``DIR/triplets.png``, one row per example; with ``--inputs`` it translates a folder of the
 user's own images (resized to the model's input), writing ``input/`` and ``output/``. A
 two-domain run that ships the way back (cyclegan's ``generator_ba.keras``) translates B -> A
-with ``--direction BA``: the held-out B views as input, their A views as target.
+with ``--direction BA``: the held-out B views as input, their A views as target. A
+multi-domain run (stargan) translates into ``--domain NAME`` (one of its domains, by view,
+split or folder name, or its index; default the second): its first domain's views as input,
+the named domain's as target.
 
 With ``--vary``, every row keeps its own ``z`` (and, for a continuous code, its own categorical
 code, one row per value) and the columns change only the code named: the InfoGAN figures. The
@@ -165,12 +169,13 @@ def translations(
     split: str | None = None,
     inputs=None,
     direction: str = "AB",
+    domain: str | None = None,
 ) -> dict[str, np.ndarray]:
     """For a translation family: ``input``, ``output`` and (with ``split``) ``target`` images in
     [-1, 1], for the first ``num`` examples of the held-out ``split`` or of the image folder
     ``inputs``. ``direction="BA"`` (a two-domain run that ships ``generator_ba.keras``)
     translates the way back: the held-out B views, or the user's images taken as domain B,
-    with the A views as the target."""
+    with the A views as the target. ``domain`` (a multi-domain run's) is the target domain."""
     import dataclasses
 
     import zoo
@@ -181,6 +186,8 @@ def translations(
         DIRECTIONS,
         direction_contract,
         direction_problem,
+        domain_index,
+        domain_names,
         held_out_translations,
         translate,
     )
@@ -190,6 +197,13 @@ def translations(
     contract = zoo.get_family(config.family).contract(config.model)
     if problem := direction_problem(contract, config.family, direction):
         raise SampleError(f"--{problem}")
+    target = None
+    if domain is not None or domain_names(config):
+        try:
+            target = domain_index(config, domain)
+        except ValueError as err:
+            raise SampleError(f"--{err}") from None
+    classes = None if target is None else (lambda n: np.full(n, target, np.int32))
     if len(contract.data_keys) != 1:
         raise SampleError(
             f"--split and --inputs are for translation families; {config.family}'s generator "
@@ -204,18 +218,21 @@ def translations(
     if inputs is not None:  # read as training reads a folder: any size, cropped and resized
         folder = DataConfig(source="folder", path=str(inputs))
         images = load_split(folder, "train", shape[0], shape[2])[0][:num]
-        return {"input": images, "output": translate(generator, contract, {key: images}, seed)}
+        given = None if classes is None else classes(len(images))
+        output = translate(generator, contract, {key: images}, seed, classes=given)
+        return {"input": images, "output": output}
     config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, split=split))
-    held_out = held_out_translations(config, contract, direction)
+    held_out = held_out_translations(config, contract, direction, domain=target)
     if held_out is None:
         raise SampleError(
             f"{config.family}'s data is not a view of its images (data.pair or "
             "data.domain_views), so the true translation of a split is not known; use --inputs"
         )
     source = held_out["sources"][key][:num]
+    given = None if classes is None else classes(len(source))
     return {
         "input": source,
-        "output": translate(generator, contract, {key: source}, seed),
+        "output": translate(generator, contract, {key: source}, seed, classes=given),
         "target": held_out["truth"][:num],
     }
 
@@ -295,6 +312,11 @@ def main(argv=None) -> int:
         "two-domain run (cyclegan's generator_ba.keras)",
     )
     parser.add_argument(
+        "--domain",
+        help="with --split or --inputs: the target domain of a multi-domain run (stargan), by "
+        "name or index",
+    )
+    parser.add_argument(
         "--out",
         help="PNG to write (default RUN_DIR/samples/grid.png); with --split or --inputs a "
         "folder (default RUN_DIR/samples/translations)",
@@ -315,12 +337,17 @@ def main(argv=None) -> int:
             if args.split and args.inputs:
                 raise SampleError("give --split or --inputs, not both")
             images = translations(
-                run_dir, args.num, args.seed, args.split, args.inputs, args.direction
+                run_dir, args.num, args.seed, args.split, args.inputs, args.direction, args.domain
             )
             out = Path(args.out) if args.out else run_dir / "samples" / "translations"
             write_translations(images, out)
             print(f"translations: {out} ({', '.join(images)}: {len(images['input'])} each)")
             return 0
+        if args.domain is not None:
+            raise SampleError(
+                f"--domain {args.domain} translates a held-out split or a folder: add "
+                "--split SPLIT or --inputs FOLDER"
+            )
         if args.direction.upper() != "AB":
             _check_direction(run_dir, args.direction)
             raise SampleError(

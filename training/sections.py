@@ -27,7 +27,7 @@ def first_line(err: BaseException) -> str:
 
 
 # Views of an image a pipeline can make (implemented in ``training.views``).
-VIEWS = ("none", "edges", "bold", "thin", "low_res4")
+VIEWS = ("none", "edges", "bold", "thin", "low_res4", "cartoon")
 
 
 @dataclasses.dataclass
@@ -65,6 +65,9 @@ class DataConfig:
             own) and no ``image`` or ``label``; ``split`` is then unused.
         domain_views: a view applied to each domain's images (``none``: as they are), one per
             domain (``None``: none for every domain).
+        domain_labels: multi-domain translation (StarGAN): batches carry ``image`` and
+            ``label``, the index of the image's domain in ``domains``, with the same number of
+            images of each domain (``batch_size`` must be a multiple of their count).
         pair_keys: with ``pair=given`` from TFDS, the source's and the target's image features
             (``lr,hr`` for ``div2k``).
         pair_direction: with ``pair=given`` from a folder, ``AB`` translates A (``A/``, or the
@@ -87,6 +90,7 @@ class DataConfig:
     pair: str | None = None
     domains: list[str] | None = None
     domain_views: list[str] | None = None
+    domain_labels: bool = False
     pair_keys: list[str] | None = None
     pair_direction: Literal["AB", "BA"] = "AB"
     crops: bool = False
@@ -121,6 +125,13 @@ class DataConfig:
                 raise ConfigError("data.domains needs two domains or more (e.g. trainA,trainB)")
             if self.pair or self.labelled:
                 raise ConfigError("data.domains cannot be combined with data.pair or labelled")
+            if self.domain_labels and self.batch_size % len(self.domains):
+                raise ConfigError(
+                    f"data.batch_size={self.batch_size} must be a multiple of the "
+                    f"{len(self.domains)} data.domains (the same number of images of each)"
+                )
+        elif self.domain_labels:
+            raise ConfigError("data.domain_labels needs data.domains (one split or folder each)")
         if self.labelled is not None and self.labelled < 1:
             raise ConfigError(f"data.labelled must be positive or none, got {self.labelled}")
         if self.source == "folder" and not self.path:

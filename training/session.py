@@ -152,7 +152,8 @@ def write_calibration(session: Session, out_dir: Path, num: int = 256) -> dict |
     parity and calibrates int8 on them, without the training code. Returns them, or ``None``
     for a family that reads nothing from the data. A run that ships the way back too
     (``generator_ba``) keeps examples of domain B as well, for its export's parity check; a
-    paired run keeps each example's target (``image``) for the input | output | target grids."""
+    paired run keeps each example's target (``image``) for the input | output | target grids
+    (an unpaired one, CartoonGAN's, has none)."""
     from training.translation import DIRECTIONS, directions
 
     contract = session.trainer.contract
@@ -161,7 +162,7 @@ def write_calibration(session: Session, out_dir: Path, num: int = 256) -> dict |
         return None
     if "BA" in directions(contract):
         keys = (*keys, DIRECTIONS["BA"][1])
-    if contract.kind == "paired":
+    if contract.kind == "paired" and contract.target == "image":
         keys = (*keys, "image")
     path = out_dir / CALIBRATION_FILE
     if path.is_file():

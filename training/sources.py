@@ -330,11 +330,13 @@ PHOTOS_DATASET = "skimage_photos"
 
 
 def photo_paths(split: str) -> list[Path]:
-    """The files of the photographs of ``split`` (``train`` or ``test``) inside scikit-image."""
-    if split not in PHOTOS:
+    """The files of the photographs of ``split`` (``train`` or ``test``, or a slice of one:
+    ``train[:3]``) inside scikit-image."""
+    name, rows = split_slice(split) if "[" in split else (split, slice(None))
+    if name not in PHOTOS or not PHOTOS[name][rows]:
         raise DataError(
             f"{PHOTOS_DATASET} has the splits train ({len(PHOTOS['train'])} photos) and test "
-            f"({len(PHOTOS['test'])}), not {split!r}"
+            f"({len(PHOTOS['test'])}), or slices of them such as train[:3], not {split!r}"
         )
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
@@ -344,11 +346,11 @@ def photo_paths(split: str) -> list[Path]:
         )
     folder = Path(next(iter(spec.submodule_search_locations))) / "data"
     paths = []
-    for name in PHOTOS[split]:
-        found = [folder / f"{name}{ext}" for ext in (".png", ".jpg")]
+    for photo in PHOTOS[name][rows]:
+        found = [folder / f"{photo}{ext}" for ext in (".png", ".jpg")]
         found = [p for p in found if p.is_file()]
         if not found:
-            raise DataError(f"scikit-image's photo {name!r} is not in {folder}; reinstall it")
+            raise DataError(f"scikit-image's photo {photo!r} is not in {folder}; reinstall it")
         paths.append(found[0])
     return paths
 

@@ -65,7 +65,41 @@ def direction_contract(contract, direction: str):
     return dataclasses.replace(contract, inputs=inputs)
 
 
-def held_out_translations(config, contract, direction: str = "AB") -> dict | None:
+def domain_names(config) -> list[str] | None:
+    """The domains of a multi-domain run (StarGAN: ``data.domain_labels``), in label order:
+    each domain's view (``none``, ``bold``, ...) when the domains are views of one dataset,
+    else its split or folder; ``None`` for other runs."""
+    data = config.data
+    if not data.domain_labels:
+        return None
+    if data.domain_views and len(set(data.domain_views)) == len(data.domain_views):
+        return list(data.domain_views)
+    return list(data.domains)
+
+
+def domain_index(config, domain: str | int | None) -> int:
+    """The label of target ``domain`` (a name of ``domain_names`` or an index) of a
+    multi-domain run; ``None``: the first domain after the source's (1). A one-line
+    ``ValueError`` names the accepted ones."""
+    names = domain_names(config)
+    if names is None:
+        raise ValueError(
+            f"domain is for multi-domain runs (stargan); a {config.family} run has no domains"
+        )
+    if domain is None:
+        return 1
+    if str(domain) in names:
+        return names.index(str(domain))
+    if str(domain).isdigit() and int(domain) < len(names):
+        return int(domain)
+    raise ValueError(
+        f"domain {domain!r} is not one of this run's: {', '.join(names)} (or 0-{len(names) - 1})"
+    )
+
+
+def held_out_translations(
+    config, contract, direction: str = "AB", domain: int | None = None
+) -> dict | None:
     """For a family that translates a view of the data (``data.pair``, or ``data.domains`` with
     ``data.domain_views``), the held-out ``eval.split`` as generator inputs (``sources``, by
     batch key), the true translations (``truth``) and the digits' ``labels``; ``None`` for
@@ -85,6 +119,18 @@ def held_out_translations(config, contract, direction: str = "AB") -> dict | Non
         source, truth = load_pairs(data, config.eval.split, model.image_size, model.channels, size)
         return {"sources": {keys[0]: source}, "truth": truth, "labels": np.zeros(len(truth), int)}
     images, labels = load_split(data, config.eval.split, model.image_size, model.channels)
+    if data.domain_labels:  # from the first domain's view into ``domain``'s
+        if not data.domain_views:
+            return None
+        target = 1 if domain is None else domain
+        source, truth = view(data.domain_views[0], images), view(data.domain_views[target], images)
+        classes = np.full(len(images), target, np.int32)
+        return {
+            "sources": {keys[0]: np.asarray(source)},
+            "truth": np.asarray(truth),
+            "labels": labels,
+            "classes": classes,
+        }
     if data.pair:
         source, truth = view(data.pair, images), images
     else:
@@ -95,16 +141,21 @@ def held_out_translations(config, contract, direction: str = "AB") -> dict | Non
     return {"sources": {keys[0]: np.asarray(source)}, "truth": np.asarray(truth), "labels": labels}
 
 
-def translate(generator, contract, sources: dict, seed: int, batch_size: int = 500) -> np.ndarray:
+def translate(
+    generator, contract, sources: dict, seed: int, batch_size: int = 500, classes=None
+) -> np.ndarray:
     """The generator's output for each row of ``sources`` (its data inputs by batch key), other
-    inputs drawn as in training."""
+    inputs drawn as in training; a class input (StarGAN's target domain) from ``classes``
+    when given."""
     rng = np.random.default_rng(seed)
     shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in generator.inputs}
     num = len(next(iter(sources.values())))
     out = []
     for i in range(0, num, batch_size):
         chunk = {key: rows[i : i + batch_size] for key, rows in sources.items()}
-        feeds = contract.example_inputs(shapes, len(next(iter(chunk.values()))), rng, chunk)
+        given = None if classes is None else classes[i : i + batch_size]
+        n = len(next(iter(chunk.values())))
+        feeds = contract.example_inputs(shapes, n, rng, chunk, classes=given)
         args = [feeds[name] for name in shapes]
         out.append(np.asarray(generator(args if len(args) > 1 else args[0], training=False)))
     return np.concatenate(out)
@@ -171,11 +222,46 @@ def reverse_metrics(
     return result
 
 
+def domain_metrics(generator, contract, config, extractor, num: int, seed: int) -> dict:
+    """A multi-domain run's held-out digits (its first domain's view) translated into each
+    other domain and scored against that domain's view of them, with the identity baseline:
+    ``{"domains": {name: metrics}}`` and the means over the domains at the top (``l1``,
+    ``psnr``, ``ssim``, ``digit_accuracy``, ...)."""
+    names = domain_names(config)
+    per_domain = {}
+    for target in range(1, len(names)):
+        held_out = held_out_translations(config, contract, domain=target)
+        sources = {key: rows[:num] for key, rows in held_out["sources"].items()}
+        truth, labels = held_out["truth"][:num], held_out["labels"][:num]
+        fake = translate(generator, contract, sources, seed, classes=held_out["classes"][:num])
+        scores = translation_metrics(fake, truth, labels, extractor)
+        (source,) = sources.values()
+        identity = translation_metrics(source, truth, None, None)
+        per_domain[names[target]] = scores | {f"identity_{k}": v for k, v in identity.items()}
+    means = {
+        key: float(np.mean([d[key] for d in per_domain.values()]))
+        for key in next(iter(per_domain.values()))
+    }
+    return {"source_domain": names[0], **means, "domains": per_domain}
+
+
 def summary_lines(t: dict) -> list[str]:
     """The printed lines of ``result["translation"]``: each direction's L1, PSNR (with the
     identity baseline) and digit reading, and the cycle-reconstruction L1 of both ways."""
     both = "ba_l1" in t
     lines = []
+    for name, d in t.get("domains", {}).items():
+        line = (
+            f"translation {t['source_domain']} -> {name} of held-out {t['split']}: L1 "
+            f"{d['l1']:.4f}, PSNR {d['psnr']:.2f} dB (input as output: {d['identity_l1']:.4f}, "
+            f"{d['identity_psnr']:.2f} dB)"
+        )
+        if "digit_accuracy" in d:
+            line += f", read as the source digit {d['digit_accuracy']:.3f}"
+        lines.append(line)
+    if "domains" in t:
+        t = {k: v for k, v in t.items() if k not in ("domains", "source_domain")}
+        t["split"] = f"{t['split']} (mean over the domains)"
     for prefix, name in (("", " (A -> B)" if both else ""), ("ba_", " (B -> A)")):
         if f"{prefix}l1" not in t:
             continue

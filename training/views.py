@@ -31,6 +31,19 @@ def _edges(images):
     return _dilate(images, 3) - _erode(images, 3) - 1.0
 
 
+def _cartoon(images):
+    """A procedural cartoon of a photograph: blurred (5x5 Gaussian, twice), each channel
+    posterized to 4 levels (flat colour regions), and black lines where the blurred image has
+    strong edges (Sobel L1 gradient over 200 on 0-255 grey): CartoonGAN's and GANILLA's
+    photo presets learn this style from other photos than the ones they translate."""
+    from zoo.terms.paired import edge_pixels, gaussian_blur
+
+    smooth = gaussian_blur(gaussian_blur(images))
+    levels = 3.0  # steps between the 4 levels
+    flat = tf.round((smooth + 1.0) / 2.0 * levels) / levels * 2.0 - 1.0
+    return tf.where(edge_pixels(smooth, 200.0), -1.0, flat)
+
+
 def _low_res4(images):
     """4x area downsampling (28 -> 7, 32 -> 8): the input of a 4x super-resolution family."""
     return tf.nn.avg_pool2d(images, 4, 4, "VALID")
@@ -42,6 +55,7 @@ _FUNCTIONS = {
     "bold": lambda images: _dilate(images, 3),  # strokes 2 pixels wider
     "thin": lambda images: _erode(images, 2),  # strokes 1 pixel narrower
     "low_res4": _low_res4,
+    "cartoon": _cartoon,
 }
 assert tuple(_FUNCTIONS) == VIEWS  # the config lists the names without importing TensorFlow
 

@@ -89,6 +89,8 @@ class Contract:
             drawn from a few labelled examples (``data.labelled`` must be set, and only then).
         ema: the networks of which the trainer keeps an exponential moving average (with
             ``train.ema_decay``), shipped instead of the raw weights.
+        target: the batch key of the real images a translation family's discriminator judges
+            (``image``; CartoonGAN's unpaired cartoons: ``image_b``).
     """
 
     kind: str
@@ -100,6 +102,7 @@ class Contract:
     labels: bool = False
     labelled: bool = False
     ema: tuple[str, ...] = ("generator",)
+    target: str = "image"
 
     @property
     def networks(self) -> tuple[str, ...]:
@@ -213,3 +216,33 @@ class PairedObjective(AdversarialObjective):
                 f"objective.d_steps must be 1 for a paired family (one discriminator update on "
                 f"the generator's output of the step), got {self.d_steps}"
             )
+
+
+@dataclasses.dataclass
+class TwoDomainObjective(AdversarialObjective):
+    """The ``objective`` of a two-domain family (the ``cycle`` kind: CycleGAN, DiscoGAN,
+    DualGAN, Ganilla): its history pool and learning-rate schedule.
+
+    Args:
+        pool_size: generated images kept per direction for the discriminators (CycleGAN's 50;
+            0: none).
+        lr_constant_steps: steps at the full learning rate (``None``: half of
+            ``train.steps``, CycleGAN's 100 of 200 epochs).
+        lr_decay_steps: steps of the linear decay to 0 that follows (``None``: the rest of
+            ``train.steps``; 0: no decay, the rate stays constant). A run resumed with more
+            ``train.steps`` than it started with changes a schedule derived from them; set
+            both to keep it.
+    """
+
+    pool_size: int = 50
+    lr_constant_steps: int | None = None
+    lr_decay_steps: int | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        if self.pool_size < 0:
+            raise ValueError(f"objective.pool_size must be 0 or more, got {self.pool_size}")
+        for field in ("lr_constant_steps", "lr_decay_steps"):
+            value = getattr(self, field)
+            if value is not None and value < 0:
+                raise ValueError(f"objective.{field} must be 0 or more or none, got {value}")

@@ -60,7 +60,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from zoo.contract import AdversarialObjective, Contract, from_data
+from zoo.contract import Contract, TwoDomainObjective, from_data
 from zoo.pix2pix import patch_map_size, receptive_field  # noqa: F401 (the same PatchGAN)
 from zoo.registry import Family, register_family
 
@@ -290,43 +290,22 @@ def contract(config: CycleGANConfig) -> Contract:
 
 
 @dataclasses.dataclass
-class CycleGANObjective(AdversarialObjective):
-    """CycleGAN's objective and its schedule.
+class CycleGANObjective(TwoDomainObjective):
+    """CycleGAN's objective and its schedule (with ``TwoDomainObjective``'s pool of 50 and a
+    rate constant for half of ``train.steps``, then decayed linearly to 0).
 
     Args:
         loss: the adversarial loss pair of both directions (the paper's ``least_squares``).
-        d_steps: must be 1 (the two-domain trainer updates each network once a step).
+        d_steps: discriminator updates per generator update (the paper's 1), each on its own
+            batch.
         cycle_weight: lambda, the weight of the L1 cycle loss of each direction (10).
         identity_weight: the identity loss's weight relative to ``cycle_weight`` (0.5: the
             identity term weighs 5; 0 switches it off and skips its forward passes).
-        pool_size: generated images kept per direction for the discriminators (50; 0: none).
-        lr_constant_steps: steps at the full learning rate (``None``: half of
-            ``train.steps``, the paper's 100 of 200 epochs).
-        lr_decay_steps: steps of the linear decay to 0 that follows (``None``: the rest of
-            ``train.steps``). A run resumed with more ``train.steps`` than it started with
-            changes a schedule derived from them; set both to keep it.
     """
 
     loss: str = "least_squares"
     cycle_weight: float = 10.0
     identity_weight: float = 0.5
-    pool_size: int = 50
-    lr_constant_steps: int | None = None
-    lr_decay_steps: int | None = None
-
-    def validate(self) -> None:
-        super().validate()
-        if self.d_steps != 1:
-            raise ValueError(
-                f"objective.d_steps={self.d_steps}: the two-domain trainer updates each "
-                "discriminator once a step; use 1"
-            )
-        if self.pool_size < 0:
-            raise ValueError(f"objective.pool_size must be 0 or more, got {self.pool_size}")
-        for field in ("lr_constant_steps", "lr_decay_steps"):
-            value = getattr(self, field)
-            if value is not None and value < 0:
-                raise ValueError(f"objective.{field} must be 0 or more or none, got {value}")
 
 
 def terms(objective: CycleGANObjective) -> list[TwoDomainTerm]:

@@ -43,18 +43,34 @@ def global_mean(values: tf.Tensor, global_batch_size: tf.Tensor | int) -> tf.Ten
     return local if ctx is None else ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
 
 
+def batch_mean(values: tf.Tensor, global_batch_size: tf.Tensor | int) -> tf.Tensor:
+    """The mean of ``values`` [B, ...] over the *global* batch axis, [...], the same on every
+    replica (DiscoGAN's feature matching compares such means): each replica sums its rows and
+    the sums are all-reduced; differentiable, as ``global_mean``."""
+    import tensorflow as tf
+
+    values = tf.cast(values, tf.float32)
+    local = tf.reduce_sum(values, axis=0) / tf.cast(global_batch_size, tf.float32)
+    ctx = tf.distribute.get_replica_context()
+    return local if ctx is None else ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+
 @dataclasses.dataclass(frozen=True)
 class LossPair:
     """Per-example discriminator and generator losses computed from the discriminator's outputs.
 
     ``threshold`` separates "real" from "fake" outputs for the logged accuracies (``None`` for
-    a critic, whose outputs have no such boundary).
+    a critic, whose outputs have no such boundary). ``d_fake``, when given, is the fake half
+    of ``d_loss`` on its own (``d_loss(real, fake) = d_loss(real, x) - d_fake(x) +
+    d_fake(fake)``), for objectives with more than one kind of fake (CartoonGAN's edge-smoothed
+    images).
     """
 
     name: str
     d_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (real_out, fake_out) -> [B]
     g_loss: Callable[[tf.Tensor], tf.Tensor]  # fake_out -> [B]
     threshold: float | None = 0.0
+    d_fake: Callable[[tf.Tensor], tf.Tensor] | None = None  # fake_out -> [B]
 
 
 def _flat(logits: tf.Tensor) -> tf.Tensor:
@@ -71,6 +87,12 @@ def _ns_d_loss(real_logits, fake_logits):
     return tf.reduce_mean(tf.nn.softplus(-real), axis=1) + tf.reduce_mean(
         tf.nn.softplus(fake), axis=1
     )
+
+
+def _ns_d_fake(fake_logits):
+    import tensorflow as tf
+
+    return tf.reduce_mean(tf.nn.softplus(_flat(fake_logits)), axis=1)
 
 
 def _ns_g_loss(fake_logits):
@@ -96,6 +118,12 @@ def _ls_d_loss(real, fake):
     return 0.5 * tf.reduce_mean((real - 1.0) ** 2, axis=1) + 0.5 * tf.reduce_mean(fake**2, axis=1)
 
 
+def _ls_d_fake(fake):
+    import tensorflow as tf
+
+    return 0.5 * tf.reduce_mean(_flat(fake) ** 2, axis=1)
+
+
 def _ls_g_loss(fake):
     import tensorflow as tf
 
@@ -107,6 +135,12 @@ def _wasserstein_d_loss(real, fake):
 
     # The critic maximises E[C(real)] - E[C(fake)] (Arjovsky et al. 2017).
     return tf.reduce_mean(_flat(fake), axis=1) - tf.reduce_mean(_flat(real), axis=1)
+
+
+def _wasserstein_d_fake(fake):
+    import tensorflow as tf
+
+    return tf.reduce_mean(_flat(fake), axis=1)
 
 
 def _wasserstein_g_loss(fake):
@@ -125,11 +159,19 @@ def _hinge_d_loss(real, fake):
     )
 
 
-NON_SATURATING = LossPair("non_saturating", _ns_d_loss, _ns_g_loss)
-MINIMAX = LossPair("minimax", _ns_d_loss, _minimax_g_loss)
-LEAST_SQUARES = LossPair("least_squares", _ls_d_loss, _ls_g_loss, threshold=0.5)
-WASSERSTEIN = LossPair("wasserstein", _wasserstein_d_loss, _wasserstein_g_loss, threshold=None)
-HINGE = LossPair("hinge", _hinge_d_loss, _wasserstein_g_loss)
+def _hinge_d_fake(fake):
+    import tensorflow as tf
+
+    return tf.reduce_mean(tf.nn.relu(1.0 + _flat(fake)), axis=1)
+
+
+NON_SATURATING = LossPair("non_saturating", _ns_d_loss, _ns_g_loss, d_fake=_ns_d_fake)
+MINIMAX = LossPair("minimax", _ns_d_loss, _minimax_g_loss, d_fake=_ns_d_fake)
+LEAST_SQUARES = LossPair("least_squares", _ls_d_loss, _ls_g_loss, 0.5, _ls_d_fake)
+WASSERSTEIN = LossPair(
+    "wasserstein", _wasserstein_d_loss, _wasserstein_g_loss, None, _wasserstein_d_fake
+)
+HINGE = LossPair("hinge", _hinge_d_loss, _wasserstein_g_loss, d_fake=_hinge_d_fake)
 
 _LOSSES = {p.name: p for p in (NON_SATURATING, MINIMAX, LEAST_SQUARES, WASSERSTEIN, HINGE)}
 

@@ -135,6 +135,8 @@ class AdversarialTrainer(Trainer):
 
         logs = {"d_loss": d_logs.pop("d_loss") / self.d_steps, "g_loss": g_logs.pop("g_loss")}
         logs.update({name: value / self.d_steps for name, value in d_logs.items()})
+        for name, value in g_logs.items():  # the generator's own (StarGAN's ``rec``)
+            logs.setdefault(name, value)
         return self.global_logs(logs)
 
     def _update(self, batch, index, replicas, logs, draw_fakes=True) -> Update:
@@ -153,6 +155,7 @@ class AdversarialTrainer(Trainer):
             discriminate=functools.partial(self.discriminate, conditions={}),
             logs=logs,
             step=self.step,
+            generate=self.run_generator,
         )
 
     def discriminate(self, images, conditions) -> dict:

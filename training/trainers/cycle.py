@@ -12,6 +12,12 @@ families that share its shape: DiscoGAN, DualGAN, Ganilla).
    into it (``ImagePool``), taken from the fakes of step 1 as the authors' code does;
 4. the EMA of the generators, when the run keeps one.
 
+A family whose critics train more often than its generators (DualGAN's ``n_critic``:
+``objective.d_steps``) gives each step ``d_steps`` batches: the first ``d_steps - 1`` update
+the discriminators alone, on fakes of the current generators (step 3 without the generators'
+update), and the last one runs steps 1-4; so ``d_steps`` discriminator updates, each on its own
+batch, come between two generator updates.
+
 Networks are named as ``zoo.cyclegan.build`` names them: ``generator`` (A -> B),
 ``generator_ba`` (B -> A), ``discriminator`` (judges B), ``discriminator_a`` (judges A).
 Batches carry ``image_a`` and ``image_b``.
@@ -35,6 +41,8 @@ call, instead of scaling ``optimizer.learning_rate``, which the next step overwr
 """
 
 from __future__ import annotations
+
+import functools
 
 import tensorflow as tf
 
@@ -122,6 +130,7 @@ class CycleTrainer(Trainer):
         terms: the objective's pieces (``zoo.terms.TwoDomainTerm``s), summed.
         pool_size: generated images kept per domain for its discriminator (0: none).
         schedule: (constant steps, decay steps) of ``linear_decay``; ``None``: a constant rate.
+        d_steps: discriminator updates per generator update, each on its own batch.
 
     Example:
         >>> family = zoo.get_family("cyclegan")
@@ -132,9 +141,14 @@ class CycleTrainer(Trainer):
         ...                  for name in trainer.contract.updates})
     """
 
-    def __init__(self, networks, contract, terms, pool_size: int = 50, schedule=None, **kwargs):
+    def __init__(
+        self, networks, contract, terms, pool_size: int = 50, schedule=None, d_steps=1, **kwargs
+    ):
         super().__init__(networks, contract, **kwargs)
         self.terms, self.schedule = list(terms), schedule
+        if d_steps < 1:
+            raise ValueError(f"d_steps must be 1 or more, got {d_steps}")
+        self.d_steps = self.batches_per_step = self.draws_per_step = d_steps
         # Kept in a plain dict of tf.Modules (not Keras layers): checkpointed by
         # ``checkpoint_parts``, not listed among the networks' weights.
         self._pools = {
@@ -146,7 +160,8 @@ class CycleTrainer(Trainer):
     @classmethod
     def from_config(cls, family, networks, contract, config, **kwargs):
         """The family's terms, pool size and schedule for an experiment ``config``; the
-        schedule's lengths default to halves of ``train.steps``."""
+        schedule's lengths default to halves of ``train.steps``; no decay steps (explicitly 0,
+        or none left after the constant ones): a constant rate."""
         objective, steps = config.objective, config.train.steps
         if family.terms is None:
             raise ValueError(f"family {family.name!r} declares no terms for the two-domain kind")
@@ -159,7 +174,8 @@ class CycleTrainer(Trainer):
             contract,
             terms=family.terms(objective),
             pool_size=objective.pool_size,
-            schedule=(constant, max(decay, 0)),
+            schedule=(constant, decay) if decay > 0 else None,
+            d_steps=objective.d_steps,
             **kwargs,
         )
 
@@ -197,15 +213,31 @@ class CycleTrainer(Trainer):
             self.base_rates[name].assign(self.base_rates[name] * factor)
             opt.learning_rate.assign(opt.learning_rate * factor)
 
-    def train_step(self, batch):
-        """One update of the four networks on a batch of ``image_a`` and ``image_b``."""
+    def train_step(self, data):
+        """One update of the four networks on a batch of ``image_a`` and ``image_b``; with
+        ``d_steps`` > 1, a sequence of ``d_steps`` batches, the first ones for the
+        discriminators alone."""
+        batches = list(data) if isinstance(data, list | tuple) else [data]
+        if len(batches) != self.d_steps:
+            raise ValueError(f"train_step needs {self.d_steps} batches, got {len(batches)}")
+        batch = batches[-1]
         real = {"a": batch["image_a"], "b": batch["image_b"]}
         local = tf.shape(real["a"])[0]
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         # This step's learning rates and random draws, before any update moves the counter.
         self.set_learning_rates(self.step)
-        draws = {d: self._pool_draws(d, local * replicas) for d in DOMAINS}
-        t = Translation(global_batch=local * replicas, real=real)
+        draws = [
+            {d: self._pool_draws(d, local * replicas, i) for d in DOMAINS}
+            for i in range(self.d_steps)
+        ]
+        d_logs: dict = {}  # the discriminators' logs, summed over their updates
+        for index, extra in enumerate(batches[:-1]):  # the critics' extra updates
+            t = Translation(local * replicas, {"a": extra["image_a"], "b": extra["image_b"]})
+            t.step = self.step
+            for domain, (into, _) in DOMAINS.items():
+                t.fake[domain] = self.translate(into, t.real[_other(domain)])
+            self._update_discriminators(t, draws[index + 1], index + 1, d_logs)
+        t = Translation(global_batch=local * replicas, real=real, step=self.step)
 
         # 1-2. Generators: A -> B -> A and B -> A -> B (and the identity images), judged by
         # each domain's discriminator; both generators minimise the sum of the terms.
@@ -216,19 +248,40 @@ class CycleTrainer(Trainer):
                 t.rec[domain] = self.translate(into, t.fake[_other(domain)])
                 if any(term.needs_identity for term in self.terms):
                     t.same[domain] = self.translate(into, real[domain])
+                if any(term.needs_real_outputs for term in self.terms):
+                    t.real_out[domain] = self.call_network(self.net(judge), {"image": real[domain]})
                 t.fake_out[domain] = self.call_network(self.net(judge), {"image": t.fake[domain]})
             g_loss = total_loss(term.generator_loss(t) for term in self.terms)
         self.apply_jointly(GENERATORS, tape, g_loss)
         del tape
 
         # 3. Discriminators: each domain's real images against its history of fakes.
+        self._update_discriminators(t, draws[0], 0, d_logs)
+
+        # 4. EMA of the generators.
+        self.update_ema()
+        # the generators' logs, then the discriminators' as their mean over the updates
+        logs = {**t.logs, **{name: value / self.d_steps for name, value in d_logs.items()}}
+        return self.global_logs(logs)
+
+    def _update_discriminators(self, t: Translation, draws: dict, index: int, logs: dict) -> None:
+        """Each domain's discriminator on its real images against its history of ``t.fake``
+        (queried with ``draws``, by domain); ``index``: which update of the step this is (a
+        penalty's own draws); the terms' logs are added to ``logs``."""
         history = {d: self.history(d, t.fake[d], draws[d]) for d in DOMAINS}
-        t.fake_out = {}
+        generators_logs, t.logs = t.logs, logs
+        t.fake_out, t.real_out, t.judged = {}, {}, history
+        t.critics = {
+            domain: functools.partial(self._logits, self.net(judge))
+            for domain, (_, judge) in DOMAINS.items()
+        }
+        local = tf.shape(t.real["a"])[0]
+        t.draw = functools.partial(self._uniform, local_batch=local, index=index)
         with tf.GradientTape(persistent=True) as tape:
             objectives = {}
             for domain, (_, judge) in DOMAINS.items():
                 d = self.net(judge)
-                t.real_out[domain] = self.call_network(d, {"image": real[domain]})
+                t.real_out[domain] = self.call_network(d, {"image": t.real[domain]})
                 t.fake_out[domain] = self.call_network(d, {"image": history[domain]})
                 loss = total_loss(term.discriminator_loss(t, domain) for term in self.terms)
                 objectives[judge] = self.objective(judge, loss)
@@ -237,10 +290,13 @@ class CycleTrainer(Trainer):
             for term in self.terms:
                 term.after_discriminator_update(self.net(judge))
         del tape
+        t.logs = generators_logs
 
-        # 4. EMA of the generators.
-        self.update_ema()
-        return self.global_logs(t.logs)
+    def _logits(self, network, images):
+        return self.call_network(network, {"image": images})["logits"]
+
+    def _uniform(self, stream, shape, local_batch, index):
+        return self.draw("uniform", shape, local_batch, stream, index)
 
     def history(self, domain: str, fakes: tf.Tensor, draws: tf.Tensor) -> tf.Tensor:
         """This replica's rows of the pool's answer to the global batch of ``fakes``."""
@@ -250,10 +306,10 @@ class CycleTrainer(Trainer):
         """``images`` through generator ``generator`` (its one input, ``source``)."""
         return self.run_generator({"source": images}, name=generator)
 
-    def _pool_draws(self, domain: str, global_batch) -> tf.Tensor:
+    def _pool_draws(self, domain: str, global_batch, index: int = 0) -> tf.Tensor:
         """[global batch, 2] uniforms for the pool of ``domain``: the same on every replica
         (the whole global batch's, from the run's ``pool_<domain>`` stream at this step)."""
-        seed = self.stream_seed(f"pool_{domain}", 0)
+        seed = self.stream_seed(f"pool_{domain}", index)
         return tf.random.stateless_uniform(tf.stack([global_batch, 2]), seed)
 
     @staticmethod

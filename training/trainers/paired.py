@@ -30,7 +30,10 @@ The phase is a Python choice made when the step is traced (``train_step(batch, p
 project's loop asks ``phase_at(step)`` and never runs an execution across the boundary),
 because an optimizer's update cannot sit inside a ``tf.cond`` under ``MirroredStrategy``.
 
-The discriminator is fed by input name: ``source`` and ``image``. Under ``tf.distribute``
+The discriminator is fed by input name: ``source`` and ``image``. A family whose targets are
+not paired with its sources (CartoonGAN: photos and cartoons, ``data.domains``) names the
+batch key of its real images in its contract (``Contract.target``); its discriminator reads
+the ``image`` alone. Under ``tf.distribute``
 each replica computes its share of the global batch's losses (``zoo.losses.reduce_loss``), so
 a step on two replicas is the step on one device, up to what is per replica by design: batch
 norm's statistics and Keras' dropout masks (each replica draws its own with the same seed).
@@ -92,12 +95,19 @@ class PairedTrainer(Trainer):
     def from_config(cls, family, networks, contract, config, **kwargs):
         """The trainer of ``family``'s networks for an experiment ``config``, with its
         objective's pieces; the data must give each image a ``source`` (``data.pair``)."""
-        if not getattr(config.data, "pair", None):
+        if contract.target != "image":  # unpaired: a domain of sources, one of targets
+            if len(config.data.domains or ()) != 2:
+                raise ConfigError(
+                    f"{config.family} translates unpaired images of two domains: set "
+                    "data.domains to the two splits (or folders) of sources and targets"
+                )
+        elif not getattr(config.data, "pair", None):
             raise ConfigError(
                 f"{config.family} translates a source into an image: set data.pair to the view "
                 "the source is (edges, bold, thin, low_res4), or given (pairs in the data)"
             )
-        _check_source_size(networks["generator"], config)
+        else:
+            _check_source_size(networks["generator"], config)
         objective = config.objective
         warmup_steps = getattr(objective, "warmup_steps", 0)
         terms = family.terms(objective)
@@ -119,6 +129,8 @@ class PairedTrainer(Trainer):
         (Keras' ``fit``) is the adversarial phase."""
         if isinstance(batch, list | tuple):
             (batch,) = batch
+        if self.contract.target != "image":  # the real images under the contract's key
+            batch = {**batch, "image": batch[self.contract.target]}
         local = tf.shape(batch["image"])[0]
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         inputs = self.generator_inputs(local, 0, batch)
@@ -159,6 +171,8 @@ class PairedTrainer(Trainer):
         with tf.GradientTape() as tape:
             fake = self.run_generator(inputs)
             update = self._update(batch, inputs, fake, global_batch, logs)
+            for term in self.warmup_terms:
+                term.prepare_generator(update)
             loss = total_loss(term.generator_loss(update) for term in self.warmup_terms)
             objective = self.objective("generator", loss)
         self.apply("generator", tape, objective)

@@ -15,12 +15,14 @@ The kinds that translate images read other updates, with pieces of the same shap
   PatchGAN's map, the discriminator's side scaled) and ``L1Reconstruction`` (pix2pix);
   ``MultiScaleAdversarial`` and ``DiscriminatorFeatureMatching`` (pix2pixHD);
   ``MSEReconstruction`` and ``FeatureDistance`` (SRGAN's content loss); ``RelativisticAverage``
-  (ESRGAN);
-* the ``cycle`` kind (``two_domain.py``: CycleGAN; DiscoGAN and DualGAN next) sums
-  ``TwoDomainTerm``s, each
-  reading a ``Translation`` (every domain's real, translated, round-tripped and identity-mapped
-  images): ``DomainAdversarial``, ``CycleConsistency`` and ``IdentityMapping``, with the
-  per-example distances ``l1_per_example`` and ``l2_per_example``.
+  (ESRGAN); ``EdgePromotingAdversarial`` (CartoonGAN, with ``edge_smooth``);
+* the ``cycle`` kind (``two_domain.py``: CycleGAN, DiscoGAN, DualGAN, Ganilla) sums
+  ``TwoDomainTerm``s, each reading a ``Translation`` (every domain's real, translated,
+  round-tripped and identity-mapped images): ``DomainAdversarial``, ``CycleConsistency`` and
+  ``IdentityMapping`` (CycleGAN), ``DomainFeatureMatching`` and ``Curriculum`` (DiscoGAN's
+  feature matching and weights that change at a step), ``CriticClipping`` and
+  ``DomainGradientPenalty`` (DualGAN's critics), with
+  the per-example distances ``l1_per_example`` and ``l2_per_example``.
 
 ``core.py`` holds ``Update``, ``Term``, the distances and the adversarial kind's pieces. The
 families import them in their ``terms(objective)`` only: this package imports TensorFlow, and
@@ -42,6 +44,7 @@ from zoo.terms.core import (
     R1,
     Adversarial,
     AuxiliaryClassifier,
+    DomainReconstruction,
     Drift,
     GradientPenalty,
     MutualInformation,
@@ -57,11 +60,13 @@ from zoo.terms.core import (
 from zoo.terms.paired import (
     ConditionalAdversarial,
     DiscriminatorFeatureMatching,
+    EdgePromotingAdversarial,
     FeatureDistance,
     L1Reconstruction,
     MSEReconstruction,
     MultiScaleAdversarial,
     RelativisticAverage,
+    edge_smooth,
     feature_maps,
     logit_maps,
 )
@@ -70,8 +75,12 @@ from zoo.terms.schedules import (
     Schedule,
 )
 from zoo.terms.two_domain import (
+    CriticClipping,
+    Curriculum,
     CycleConsistency,
     DomainAdversarial,
+    DomainFeatureMatching,
+    DomainGradientPenalty,
     IdentityMapping,
     Translation,
     TwoDomainTerm,
@@ -81,9 +90,15 @@ __all__ = [
     "Adversarial",
     "AuxiliaryClassifier",
     "ConditionalAdversarial",
+    "CriticClipping",
+    "Curriculum",
     "CycleConsistency",
     "DiscriminatorFeatureMatching",
     "DomainAdversarial",
+    "DomainFeatureMatching",
+    "DomainGradientPenalty",
+    "DomainReconstruction",
+    "EdgePromotingAdversarial",
     "Drift",
     "FeatureDistance",
     "GradientPenalty",
@@ -104,6 +119,7 @@ __all__ = [
     "WeightClipping",
     "accuracy",
     "cross_entropy",
+    "edge_smooth",
     "feature_maps",
     "l1_per_example",
     "l2_per_example",

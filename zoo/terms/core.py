@@ -28,8 +28,10 @@ class Update:
     real-vs-fake logit on images ``x`` conditioned like the real batch (for penalties);
     ``draw(stream, shape)`` gives uniform [0, 1) noise of this replica's rows from a named
     stream (for a penalty's interpolation weights); ``discriminate(images)`` runs the
-    discriminator on other images (a labelled batch). Terms add to ``logs``; what a term
-    computes in ``prepare_generator`` (outside the generator's tape) goes in ``prepared``.
+    discriminator on other images (a labelled batch); ``generate(inputs)`` runs the generator
+    on inputs by name (StarGAN's reconstruction; ``None`` where the kind offers none). Terms
+    add to ``logs``; what a term computes in ``prepare_generator`` (outside the generator's
+    tape) goes in ``prepared``.
     """
 
     global_batch: tf.Tensor
@@ -44,6 +46,7 @@ class Update:
     logs: dict
     prepared: dict = dataclasses.field(default_factory=dict)  # from prepare_generator
     step: tf.Tensor | None = None  # the steps done before this one (for ``Lazy`` terms)
+    generate: Callable[[dict], tf.Tensor] | None = None
 
     @property
     def real(self) -> tf.Tensor:
@@ -217,24 +220,35 @@ class WeightClipping(Term):
     clip_value: float = 0.01
 
     def after_discriminator_update(self, discriminator):
-        for var in discriminator.trainable_variables:
-            var.assign(tf.clip_by_value(var, -self.clip_value, self.clip_value))
+        clip_weights(discriminator, self.clip_value)
+
+
+def clip_weights(network: keras.Model, clip_value: float) -> None:
+    """Every trainable weight of ``network`` clipped to [-clip_value, clip_value]."""
+    for var in network.trainable_variables:
+        var.assign(tf.clip_by_value(var, -clip_value, clip_value))
 
 
 @dataclasses.dataclass
 class AuxiliaryClassifier(Term):
     """ACGAN's L_C (Odena et al. 2017): the cross-entropy of the discriminator's
     ``class_logits`` on the labels of the real batch and of the fakes, added to both networks'
-    losses with ``weight``; logs the head's accuracy on real images as ``d_aux_acc``."""
+    losses with ``weight``; logs the head's accuracy on real images as ``d_aux_acc``.
+
+    With ``on_fakes=False`` the discriminator learns the classes of real images only, and the
+    generator is scored on its fakes: StarGAN's domain classification loss (Choi et al. 2018,
+    eq. 2-3: L_cls^r for D, L_cls^f for G)."""
 
     weight: float = 1.0
+    on_fakes: bool = True
 
     def discriminator_loss(self, update):
         logits = update.real_out["class_logits"]
         labels = update.batch["label"]
         loss = cross_entropy(labels, logits, update.global_batch)
-        fake_labels = update.fake_in["label"]
-        loss += cross_entropy(fake_labels, update.fake_out["class_logits"], update.global_batch)
+        if self.on_fakes:
+            fake_labels = update.fake_in["label"]
+            loss += cross_entropy(fake_labels, update.fake_out["class_logits"], update.global_batch)
         predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
         update.log("d_aux_acc", accuracy(predicted == labels, update.global_batch))
         return self.weight * loss
@@ -289,3 +303,37 @@ class Drift(Term):
         drift = reduce_loss(squared, update.global_batch)
         update.log("drift", drift)
         return self.weight * drift
+
+
+@dataclasses.dataclass
+class DomainReconstruction(Term):
+    """StarGAN's reconstruction loss (Choi et al. 2018, eq. 4): ``weight`` times the L1
+    distance between each real image and its translation to the drawn target domain translated
+    back to the image's own domain, G(G(x, c), c'), the mean absolute difference per pixel
+    (the authors' ``torch.mean(torch.abs(x_real - x_reconst))``). Gradients flow through both
+    passes of the generator. Logs the unweighted distance as ``rec``.
+
+    Args:
+        weight: lambda_rec (10).
+        image_input, label_input: the generator's inputs of the image and of the target
+            domain; the real batch's ``label`` is each image's own domain.
+    """
+
+    weight: float = 10.0
+    image_input: str = "source"
+    label_input: str = "label"
+    log_names = ("rec",)
+
+    def generator_loss(self, update):
+        if update.generate is None:
+            raise ValueError("DomainReconstruction needs the generator (Update.generate)")
+        back = update.generate(
+            {
+                **update.fake_in,
+                self.image_input: update.fake,
+                self.label_input: update.batch["label"],
+            }
+        )
+        distance = reduce_loss(l1_per_example(back, update.real), update.global_batch)
+        update.log("rec", distance)
+        return self.weight * distance

@@ -1,4 +1,4 @@
-"""The terms of the two-domain kind (``cycle``: CycleGAN; DiscoGAN and DualGAN next): each
+"""The terms of the two-domain kind (``cycle``: CycleGAN, DiscoGAN, DualGAN, Ganilla): each
 reads a ``Translation``, every domain's real, translated, round-tripped and identity-mapped
 images."""
 
@@ -10,8 +10,8 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from zoo.losses import LossPair, reduce_loss
-from zoo.terms.core import l1_per_example
+from zoo.losses import LossPair, batch_mean, gradient_penalty, reduce_loss
+from zoo.terms.core import clip_weights, l1_per_example
 
 
 @dataclasses.dataclass
@@ -27,12 +27,24 @@ class Translation:
         same: each domain's real images through the generator *into* that domain
             (``same["b"]`` = G_AB(real B)), for the identity loss; empty when no term needs it.
         real_out, fake_out: each domain's discriminator's outputs by name on its real and on
-            its fake images (the fakes from the history pool, in the discriminators' update).
+            its fake images (the fakes from the history pool, in the discriminators' update);
+            in the generators' update ``real_out`` only when a term ``needs_real_outputs``.
         logs: this replica's shares of the logged values.
+        step: the steps done before this one (for terms whose weight follows a schedule).
+        critics: in the discriminators' update, each domain's real-vs-fake ``logits`` on
+            other images (for a gradient penalty), by domain.
+        judged: in the discriminators' update, the fakes each domain's discriminator judged
+            (the history pool's answer), by domain.
+        draw: ``draw(stream, shape)``, uniform [0, 1) noise of this replica's rows from a
+            named stream (a penalty's interpolation weights).
     """
 
     global_batch: tf.Tensor
     real: dict
+    step: tf.Tensor | None = None
+    critics: dict = dataclasses.field(default_factory=dict)
+    judged: dict = dataclasses.field(default_factory=dict)
+    draw: Callable | None = None
     fake: dict = dataclasses.field(default_factory=dict)
     rec: dict = dataclasses.field(default_factory=dict)
     same: dict = dataclasses.field(default_factory=dict)
@@ -59,6 +71,8 @@ class TwoDomainTerm:
     ``Term``: it reads a ``Translation``, and a discriminator's loss is asked per domain.)"""
 
     needs_identity = False  # whether the trainer must compute ``Translation.same``
+    # whether the generators' update must run each discriminator on its real images too
+    needs_real_outputs = False
 
     def generator_loss(self, t: Translation) -> tf.Tensor | None:
         return None
@@ -82,10 +96,12 @@ class DomainAdversarial(TwoDomainTerm):
         pair: the loss pair (``zoo.losses``).
         generator_scale: multiplies the generators' side (2 for the authors' least squares
             in CycleGAN, see ``zoo.cyclegan``).
+        d_scale: multiplies each discriminator's side (0.5 for DiscoGAN's halved BCE).
     """
 
     pair: LossPair
     generator_scale: float = 1.0
+    d_scale: float = 1.0
 
     def generator_loss(self, t):
         loss = 0.0
@@ -97,7 +113,7 @@ class DomainAdversarial(TwoDomainTerm):
 
     def discriminator_loss(self, t, domain):
         real, fake = t.real_out[domain]["logits"], t.fake_out[domain]["logits"]
-        loss = reduce_loss(self.pair.d_loss(real, fake), t.global_batch)
+        loss = self.d_scale * reduce_loss(self.pair.d_loss(real, fake), t.global_batch)
         t.log(f"d_loss_{domain}", loss)
         t.log("d_loss", loss)
         return loss
@@ -142,3 +158,110 @@ class IdentityMapping(TwoDomainTerm):
         loss = self.weight * t.distance_to_real(t.same, l1_per_example)
         t.log("identity_loss", loss)
         return loss
+
+
+@dataclasses.dataclass
+class DomainFeatureMatching(TwoDomainTerm):
+    """``weight`` times DiscoGAN's feature-matching loss (the authors' ``get_fm_loss``): for
+    each of the discriminator's intermediate ``outputs`` (by default every output named
+    ``f1``, ``f2``, ...), the mean over its entries of the
+    squared difference between the batch means of its maps on real images and on translated
+    ones, summed over the maps and both domains; logs the weighted value as ``fm_loss``.
+
+    The batch means are over the *global* batch (``zoo.losses.batch_mean``, all-reduced), and
+    each replica adds its share of the loss (1 / replicas), so that two replicas compute one
+    device's loss and gradient. The real maps are held fixed: they do not depend
+    on the generators. (The authors' ``HingeEmbeddingLoss`` with target 1 is the identity on
+    these non-negative values.)
+    """
+
+    weight: float = 0.9
+    outputs: tuple[str, ...] | None = None  # None: every output named f1, f2, ...
+    needs_real_outputs = True
+
+    def _names(self, outputs: dict) -> list[str]:
+        if self.outputs is not None:
+            return list(self.outputs)
+        return sorted(n for n in outputs if n[:1] == "f" and n[1:].isdigit())
+
+    def generator_loss(self, t):
+        loss = 0.0
+        for domain in sorted(t.fake_out):
+            for name in self._names(t.fake_out[domain]):
+                real = tf.stop_gradient(batch_mean(t.real_out[domain][name], t.global_batch))
+                fake = batch_mean(t.fake_out[domain][name], t.global_batch)
+                loss += tf.reduce_mean(tf.square(real - fake))
+        # Every replica computes the whole loss from the global means; the all-reduce's
+        # gradient sums the replicas' gradients of it, so each contributes its share.
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync if ctx else 1
+        loss = self.weight * loss / replicas
+        t.log("fm_loss", loss)
+        return loss
+
+
+@dataclasses.dataclass
+class CriticClipping(TwoDomainTerm):
+    """WGAN's Lipschitz constraint on each domain's critic: every weight clipped to
+    [-c, c] after each update (DualGAN, Yi et al. 2017, after Arjovsky et al. 2017)."""
+
+    clip_value: float = 0.01
+
+    def after_discriminator_update(self, discriminator):
+        clip_weights(discriminator, self.clip_value)
+
+
+@dataclasses.dataclass
+class Curriculum(TwoDomainTerm):
+    """``term`` whose generator loss is multiplied by ``before`` for the first ``steps`` steps
+    and by ``after`` from then on, chosen in the graph from ``Translation.step`` (so a resumed
+    run weighs each step as an uninterrupted one). DiscoGAN's code weighs its GAN and
+    reconstruction losses by a rate that jumps from 0.01 to 0.5 after ``gan_curriculum``
+    iterations. The discriminators' side is the term's own."""
+
+    term: TwoDomainTerm
+    before: float
+    after: float
+    steps: int
+
+    @property
+    def needs_identity(self):
+        return self.term.needs_identity
+
+    @property
+    def needs_real_outputs(self):
+        return self.term.needs_real_outputs
+
+    def generator_loss(self, t):
+        loss = self.term.generator_loss(t)
+        if loss is None:
+            return None
+        if t.step is None:
+            raise ValueError("a Curriculum term needs the step (Translation.step)")
+        early = tf.cast(t.step, tf.int64) < self.steps
+        return tf.where(early, self.before, self.after) * loss
+
+    def discriminator_loss(self, t, domain):
+        return self.term.discriminator_loss(t, domain)
+
+    def after_discriminator_update(self, discriminator):
+        self.term.after_discriminator_update(discriminator)
+
+
+@dataclasses.dataclass
+class DomainGradientPenalty(TwoDomainTerm):
+    """WGAN-GP's penalty (Gulrajani et al. 2017) on each domain's critic, ``weight`` times
+    (||grad C(x)|| - 1)^2 at random interpolates of its real images and the fakes it judged
+    (``zoo.losses.gradient_penalty``; the gradient of the summed patch map, as the authors of
+    DualGAN's and StarGAN's code take it), drawn from the stream ``gp_<domain>``; logs ``gp``,
+    summed over the domains."""
+
+    weight: float = 10.0
+
+    def discriminator_loss(self, t, domain):
+        real = t.real[domain]
+        eps = t.draw(f"gp_{domain}", [1] * (len(real.shape) - 1))
+        per_example = gradient_penalty(t.critics[domain], real, t.judged[domain], eps)
+        penalty = reduce_loss(per_example, t.global_batch)
+        t.log("gp", penalty)
+        return self.weight * penalty
