@@ -29,7 +29,7 @@ def _max_diff(a, b):
 # norm and infogan's heads are its variants with their own layers) and per trainer kind.
 BFLOAT16_FAMILIES = (
     *("gan", "dcgan", "sngan", "infogan", "sgan", "pix2pix", "pix2pixhd", "srgan", "esrgan"),
-    *("cyclegan", "progan"),
+    *("cyclegan", "progan", "discogan", "dualgan", "ganilla", "cartoongan", "stargan"),
 )
 
 

@@ -7,11 +7,15 @@ families, resolving a config and rejecting a misspelt name answer at once.
 
 from zoo import (  # noqa: F401  (registers)
     acgan,
+    cartoongan,
     cgan,
     cyclegan,
     dcgan,
+    discogan,
+    dualgan,
     esrgan,
     gan,
+    ganilla,
     infogan,
     lsgan,
     pix2pix,
@@ -20,6 +24,7 @@ from zoo import (  # noqa: F401  (registers)
     sgan,
     sngan,
     srgan,
+    stargan,
     wgan,
     wgan_gp,
 )
