@@ -42,7 +42,10 @@ def test_list(capsys):
 @pytest.mark.parametrize(
     "argv, fragments",
     [
-        (["dcgn"], ["unknown family 'dcgn'", "known families: acgan, cgan, cyclegan, dcgan"]),
+        (
+            ["dcgn"],
+            ["unknown family 'dcgn'", "known families: acgan, cartoongan, cgan, cyclegan, dcgan"],
+        ),
         # a translation family without the data it translates
         (["pix2pix", "--set", "data.pair=none"], ["set data.pair to the view the source is"]),
         (["dcgan", "--preset", "big"], ["unknown preset 'big'", "known presets:"]),

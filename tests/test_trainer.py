@@ -157,8 +157,9 @@ def test_diffaugment_and_lazy_r1_step_identically_on_two_replicas():
 
 # StarGAN's critic (no normalization, a gradient penalty near 4 at initialization) diverges
 # under SGD(0.05) in the second step on one device and two alike (measured: penalty 8e23, a NaN
-# generator loss), which compares nothing; 0.01 keeps both steps finite.
-PARITY_RATES = {"stargan": 0.01}
+# generator loss), which compares nothing, and so do DualGAN's penalized critics (NaN); 0.01
+# keeps both steps finite.
+PARITY_RATES = {"stargan": 0.01, "dualgan": 0.01}
 
 
 def _steps_identically_on_two_replicas(family, *overrides):
@@ -183,10 +184,10 @@ def _steps_identically_on_two_replicas(family, *overrides):
     assert first[0] == pytest.approx(first[1], rel=1e-5, abs=PARITY_ATOL)
     assert second[0] == pytest.approx(second[1], rel=1e-3, abs=PARITY_ATOL)  # amplified, above
     # Image pools, schedules' variables, ...: the pools hold the second step's fakes, made by
-    # generators that already differ by round-off (ganilla's: 3.7e-6 measured); a wrong pool
-    # answers with other images, 0.1 or more away.
+    # generators that already differ by round-off, amplified by instance norm (ganilla's tiny
+    # generator: 6.4e-4 measured); a wrong pool answers with other images, 0.1 or more away.
     for key, (x, y) in _state(a, b).items():
-        np.testing.assert_allclose(x, y, atol=1e-5, err_msg=key)
+        np.testing.assert_allclose(x, y, atol=2e-3, err_msg=key)
     for name in a.contract.updates:
         moved = max(
             float(np.max(np.abs(w - w0)))
