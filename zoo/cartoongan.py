@@ -54,7 +54,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from zoo import cyclegan
-from zoo.contract import Contract, PairedObjective, from_data
+from zoo.contract import ContentObjective, Contract, from_data
 from zoo.registry import Family, register_family
 
 if TYPE_CHECKING:  # imported where networks are built: registering the family stays light
@@ -201,7 +201,7 @@ def contract(config: CartoonGANConfig) -> Contract:
 
 
 @dataclasses.dataclass
-class CartoonGANObjective(PairedObjective):
+class CartoonGANObjective(ContentObjective):
     """CartoonGAN's objective.
 
     Args:
@@ -218,16 +218,6 @@ class CartoonGANObjective(PairedObjective):
     content_weight: float = 10.0
     content_network: str = "vgg19"
     content_layer: str = "block4_conv4"
-
-    def validate(self) -> None:
-        super().validate()
-        if self.warmup_steps < 0:
-            raise ValueError(f"objective.warmup_steps must be 0 or more, got {self.warmup_steps}")
-        if self.content_network not in ("vgg19", "digits", "pixels"):
-            raise ValueError(
-                "objective.content_network must be vgg19, digits or pixels, got "
-                f"{self.content_network!r}"
-            )
 
 
 def terms(objective: CartoonGANObjective, warmup: bool = False) -> list:

@@ -219,6 +219,35 @@ class PairedObjective(AdversarialObjective):
 
 
 @dataclasses.dataclass
+class ContentObjective(PairedObjective):
+    """A paired objective with a generator-only warm-up and a content loss on a feature
+    network's maps (SRGAN, ESRGAN, CartoonGAN; ``zoo.terms.FeatureDistance``).
+
+    Args:
+        warmup_steps: steps of the warm-up terms alone, the generator only.
+        content_weight: the content loss's weight.
+        content_network: ``vgg19`` (ImageNet weights from Keras' cache), ``digits`` (the
+            project's digit classifier, offline) or ``pixels`` (the images themselves).
+        content_layer: the network's layer whose maps are compared.
+    """
+
+    warmup_steps: int = 0
+    content_weight: float = 1.0
+    content_network: str = "vgg19"
+    content_layer: str = "block5_conv4"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.warmup_steps < 0:
+            raise ValueError(f"objective.warmup_steps must be 0 or more, got {self.warmup_steps}")
+        if self.content_network not in ("vgg19", "digits", "pixels"):
+            raise ValueError(
+                "objective.content_network must be vgg19, digits or pixels, got "
+                f"{self.content_network!r}"
+            )
+
+
+@dataclasses.dataclass
 class TwoDomainObjective(AdversarialObjective):
     """The ``objective`` of a two-domain family (the ``cycle`` kind: CycleGAN, DiscoGAN,
     DualGAN, Ganilla): its history pool and learning-rate schedule.

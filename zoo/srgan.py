@@ -60,7 +60,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Literal
 
-from zoo.contract import Contract, PairedObjective, from_data
+from zoo.contract import ContentObjective, Contract, from_data
 from zoo.registry import Family, register_family
 
 if TYPE_CHECKING:  # imported where networks are built: registering the family stays light
@@ -244,7 +244,7 @@ def contract(config) -> Contract:
 
 
 @dataclasses.dataclass
-class SRGANObjective(PairedObjective):
+class SRGANObjective(ContentObjective):
     """The ``objective`` section of SRGAN.
 
     Args:
@@ -266,16 +266,6 @@ class SRGANObjective(PairedObjective):
     content_weight: float = 0.006
     content_network: str = "vgg19"
     content_layer: str = "block5_conv4"
-
-    def validate(self) -> None:
-        super().validate()
-        if self.warmup_steps < 0:
-            raise ValueError(f"objective.warmup_steps must be 0 or more, got {self.warmup_steps}")
-        if self.content_network not in ("vgg19", "digits", "pixels"):
-            raise ValueError(
-                "objective.content_network must be vgg19, digits or pixels, got "
-                f"{self.content_network!r}"
-            )
 
 
 def content_term(objective: SRGANObjective, distance: str, before_activation: bool):
