@@ -31,6 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from training import metrics as m  # noqa: E402
+from training.host import tune_allocator  # noqa: E402
 
 NUM = 10000
 
@@ -114,6 +115,7 @@ def diagnose(run_dir: str, extractor) -> list[str]:
 
 
 def main(argv=None) -> int:
+    tune_allocator()
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.digits",
         description=__doc__,

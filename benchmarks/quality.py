@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from training.host import tune_allocator
+
 COLUMNS = (  # (header, key in metrics.json, format)
     ("FID", "fid", "{:.1f}"),
     ("KID x1e3", "kid", "{:.1f}"),
@@ -82,6 +84,7 @@ def _spread(values: list[float], fmt: str) -> str:
 
 
 def main(argv=None) -> int:
+    tune_allocator()
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.quality",
         description=__doc__,

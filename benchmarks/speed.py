@@ -38,6 +38,7 @@ import tensorflow as tf  # noqa: E402
 import zoo  # noqa: E402
 from training.config import resolve  # noqa: E402
 from training.data import make_dataset  # noqa: E402
+from training.host import tune_allocator  # noqa: E402
 from training.loop import make_step_function  # noqa: E402
 from training.session import build_session  # noqa: E402
 from zoo.errors import GanzooError  # noqa: E402
@@ -175,6 +176,7 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def main(argv=None) -> int:
+    tune_allocator()
     try:
         return _run(argv)
     except GanzooError as err:  # a config or data the benchmark cannot use

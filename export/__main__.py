@@ -9,6 +9,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from training.host import tune_allocator  # noqa: E402
 from zoo.errors import GanzooError  # noqa: E402
 
 FORMAT_WORDS = ("all", "savedmodel", "tflite", "onnx", "serving", "web")
@@ -141,6 +142,7 @@ def table(report: dict) -> str:
 
 
 def main(argv=None) -> int:
+    tune_allocator()
     args = parse_args(argv)
     try:
         options = options_from(args)

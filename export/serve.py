@@ -36,6 +36,7 @@ import numpy as np
 
 from export.serving import MAX_BATCH
 from export.serving import model_name as serving_name
+from training.host import tune_allocator
 from zoo.errors import GanzooError
 
 DATATYPES = {"float32": "FP32", "int32": "INT32", "uint8": "UINT8"}
@@ -245,6 +246,7 @@ def serve(model, port: int, host: str) -> None:
 
 
 def main(argv=None) -> int:
+    tune_allocator()
     args = parse_args(argv)
     sys.argv = sys.argv[:1]  # kserve parses the command line when imported
     try:

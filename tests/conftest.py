@@ -17,6 +17,9 @@ tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfigu
 
 import training.sources  # noqa: E402
 from training import config as cfg  # noqa: E402
+from training.host import tune_allocator  # noqa: E402
+
+tune_allocator()  # as every command line does (training.host)
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
 
+from training.host import tune_allocator  # noqa: E402
+
 WEIGHTS = Path(__file__).parent / "assets" / "mnist_cnn.weights.h5"
 TRAIN, HELD_OUT = slice(0, 8000), slice(8000, 10000)
 FEATURES = "features"
@@ -83,6 +85,7 @@ def load_classifier(path: str | Path | None = None) -> keras.Model:
 
 
 def main(argv=None) -> int:
+    tune_allocator()
     parser = argparse.ArgumentParser(
         prog="python -m training.classifier",
         description=__doc__,

@@ -37,6 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from training import metrics as m  # noqa: E402
+from training.host import tune_allocator  # noqa: E402
 from training.translation import (  # noqa: E402
     DIRECTIONS,
     bicubic,
@@ -433,6 +434,7 @@ def summary(result: dict) -> str:
 
 
 def main(argv=None) -> int:
+    tune_allocator()
     parser = argparse.ArgumentParser(
         prog="python -m training.evaluate",
         description=__doc__,

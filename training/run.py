@@ -19,6 +19,7 @@ from pathlib import Path
 # Keep TensorFlow's C++ start-up chatter out of the user's terminal (an explicit setting wins).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from training.host import tune_allocator  # noqa: E402
 from zoo.errors import GanzooError  # noqa: E402
 
 # Keys that --resume may change: they do not alter what is being trained.
@@ -108,6 +109,7 @@ def resolve_config(args: argparse.Namespace):
 
 
 def main(argv=None) -> int:
+    tune_allocator()
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("training").setLevel(logging.INFO)

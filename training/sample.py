@@ -44,6 +44,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from training.grids import grid_labels, image_grid, save_png  # noqa: E402
+from training.host import tune_allocator  # noqa: E402
 from zoo.errors import GanzooError  # noqa: E402
 
 BATCH_SIZE = 500
@@ -288,6 +289,7 @@ def _code_index(vary: str, code_shape: tuple | None) -> int:
 
 
 def main(argv=None) -> int:
+    tune_allocator()
     parser = argparse.ArgumentParser(
         prog="python -m training.sample",
         description=__doc__,
