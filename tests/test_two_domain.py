@@ -51,18 +51,22 @@ def test_dualgan_critics_update_d_steps_times_a_step_under_a_penalty_or_clipping
         "discriminator_a": 4,
     }
     assert isinstance(trainer.optimizers["generator"], keras.optimizers.RMSprop)
+    # The paper's clipping by default: every critic weight ended within [-c, c].
+    for name in ("discriminator", "discriminator_a"):
+        for weight in trainer.networks[name].trainable_weights:
+            assert np.abs(weight.numpy()).max() <= 0.01 + 1e-7, weight.path
     pieces = dualgan.terms(dualgan.DualGANObjective())
     assert [type(p) for p in pieces] == [
         terms.DomainAdversarial,
-        terms.DomainGradientPenalty,
+        terms.CriticClipping,
         terms.CycleConsistency,
     ]
-    assert pieces[0].pair.name == "wasserstein" and pieces[1].weight == 10.0
+    assert pieces[0].pair.name == "wasserstein" and pieces[1].clip_value == 0.01
     assert pieces[2].weight == 500.0 and pieces[2].distance is terms.l1_per_example
-    paper = dualgan.terms(dualgan.DualGANObjective(gp_weight=0.0, clip_value=0.01))
-    assert [type(p) for p in paper][1] is terms.CriticClipping and paper[1].clip_value == 0.01
+    code = dualgan.terms(dualgan.DualGANObjective(gp_weight=10.0, clip_value=0.0, d_steps=1))
+    assert [type(p) for p in code][1] is terms.DomainGradientPenalty and code[1].weight == 10.0
     with pytest.raises(ValueError, match="need a Lipschitz constraint"):
-        dualgan.DualGANObjective(gp_weight=0.0).validate()
+        dualgan.DualGANObjective(clip_value=0.0).validate()
 
 
 def test_discogan_networks_and_objective_follow_the_authors_code():
