@@ -4,9 +4,11 @@ TensorFlow allocates its CPU tensors with ``malloc``. glibc grows a heap by just
 request needs and hands the memory freed at a heap's top back to the kernel, so a training
 step's buffers are faulted in and zeroed again at every step. With a top pad, each heap grows
 by 256 MiB more than asked and keeps that much when trimmed. Measured on the 2-core EPYC of
-docs/measurements.md (CycleGAN, 32 px, batch 8): 1.8 -> 4.6 generator updates/s, the same
-losses, the kernel's share of the CPU time 53% -> 21%, peak resident memory 1.06 -> 1.18 GB
-(``GANZOO_MALLOC=default python -m benchmarks.speed --only train`` gives the rates without it).
+docs/measurements.md: CycleGAN's default (32 px, batch 8) 1.8 -> 4.1 generator updates/s and
+DCGAN's 2.8 -> 5.4, with the same losses (docs/speed.md: ``python -m benchmarks.speed --only
+train``, and with ``GANZOO_MALLOC=default`` for the rates without it). In 150-step CycleGAN
+runs the kernel's share of the CPU time fell from 53% to 21% and the peak resident memory rose
+from 1.06 GB to 1.16-1.18 GB (pads of 64 and 512 MiB).
 """
 
 from __future__ import annotations
