@@ -162,10 +162,16 @@ def save_model(model: keras.Model, path: Path) -> None:
 def portable_copy(model: keras.Model) -> keras.Model:
     """``model`` rebuilt from Keras' own layers, computing in float32: what a run ships, a file
     that loads in any Keras 3 process without ganzoo. A mixed-precision layer becomes float32,
-    a ``WeightNormDense`` the ``Dense`` of its effective kernel. Weights come from (and are
-    refreshed with) ``copy_weights``."""
+    a ``WeightNormDense`` the ``Dense`` of its effective kernel, a layer with a ``portable()``
+    method (StyleGAN2's blocks, ``zoo.style_layers``) the model of Keras layers and operations
+    it returns, with its current weights baked in, and a nested model its own portable copy.
+    Weights come from (and, unless ``bakes(model)``, are refreshed with) ``copy_weights``."""
 
     def clone(layer):
+        if hasattr(layer, "portable"):
+            return layer.portable()
+        if isinstance(layer, keras.Model) and bakes(layer):
+            return portable_copy(layer)
         if isinstance(layer, WeightNormDense):
             return keras.layers.Dense(
                 layer.units, activation=layer.activation, name=layer.name, dtype="float32"
@@ -176,8 +182,18 @@ def portable_copy(model: keras.Model) -> keras.Model:
         return layer.__class__.from_config(config)
 
     copy = keras.models.clone_model(model, clone_function=clone)
-    copy_weights(model, copy)
+    if not bakes(model):
+        copy_weights(model, copy)
     return copy
+
+
+def bakes(model: keras.Model) -> bool:
+    """Whether ``portable_copy(model)`` bakes weights into its graph (a layer with
+    ``portable()``, at any depth), so that it is rebuilt, not refreshed, to follow them."""
+    return any(
+        hasattr(layer, "portable") or (isinstance(layer, keras.Model) and bakes(layer))
+        for layer in model.layers
+    )
 
 
 def copy_weights(model: keras.Model, copy: keras.Model) -> None:
@@ -202,5 +218,8 @@ class Shipper:
 
     def save(self, suffix: str = "") -> None:
         for name, model in self.models.items():
-            copy_weights(model, self.copies[name])
+            if bakes(model):
+                self.copies[name] = portable_copy(model)
+            else:
+                copy_weights(model, self.copies[name])
             save_model(self.copies[name], self.out_dir / f"{name}{suffix}.keras")

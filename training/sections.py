@@ -149,6 +149,8 @@ class TrainConfig:
         beta_1, beta_2: Adam moment decays (DCGAN uses beta_1 = 0.5).
         ema_decay: keep an exponential moving average of the generator's weights with this
             decay and ship it (``None``: no EMA).
+        ema_rampup: ramp the EMA's half-life up: at most this fraction of the steps done so
+            far (StyleGAN2-ADA: 0.05; ``None``: the full decay from the first step).
         log_every: steps between scalar summaries.
         sample_every: steps between sample grids (TensorBoard and PNG).
         checkpoint_every: steps between checkpoints (one is always written at the end).
@@ -169,6 +171,7 @@ class TrainConfig:
     beta_1: float = 0.5
     beta_2: float = 0.999
     ema_decay: float | None = None
+    ema_rampup: float | None = None
     log_every: int = 50
     sample_every: int = 250
     checkpoint_every: int = 500
@@ -196,6 +199,11 @@ class TrainConfig:
                 raise ConfigError(f"train.{field} must be in [0, 1), got {getattr(self, field)}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ConfigError(f"train.ema_decay must be in (0, 1) or none, got {self.ema_decay}")
+        if self.ema_rampup is not None and (self.ema_rampup <= 0 or self.ema_decay is None):
+            raise ConfigError(
+                f"train.ema_rampup must be positive and needs train.ema_decay, got "
+                f"{self.ema_rampup} with ema_decay {self.ema_decay}"
+            )
         if self.backup_every is not None and self.backup_every < 1:
             raise ConfigError(
                 f"train.backup_every must be positive or none, got {self.backup_every}"

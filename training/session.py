@@ -67,6 +67,7 @@ def build_session(config: ExperimentConfig) -> Session:
                 config,
                 seed=config.runtime.seed,
                 ema_decay=train.ema_decay,
+                ema_rampup=train.ema_rampup,
                 ship=family.ship,
             )
         rates = {"generator": train.g_lr, "discriminator": train.d_lr}

@@ -25,6 +25,7 @@ from zoo import (  # noqa: F401  (registers)
     sngan,
     srgan,
     stargan,
+    stylegan2,
     wgan,
     wgan_gp,
 )

@@ -91,6 +91,8 @@ class Contract:
             ``train.ema_decay``), shipped instead of the raw weights.
         target: the batch key of the real images a translation family's discriminator judges
             (``image``; CartoonGAN's unpaired cartoons: ``image_b``).
+        drawn: inputs of the *training* generator that the trainer draws and what ships does
+            not take (StyleGAN2's per-layer noise and style-mixing latent), by name.
     """
 
     kind: str
@@ -103,6 +105,11 @@ class Contract:
     labelled: bool = False
     ema: tuple[str, ...] = ("generator",)
     target: str = "image"
+    drawn: Mapping[str, Input] = dataclasses.field(default_factory=dict)
+
+    def spec(self, name: str) -> Input:
+        """The declaration of generator input ``name``, shipped or drawn in training only."""
+        return self.inputs[name] if name in self.inputs else self.drawn[name]
 
     @property
     def networks(self) -> tuple[str, ...]:

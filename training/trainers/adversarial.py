@@ -70,6 +70,18 @@ class AdversarialTrainer(Trainer):
         # interleave at every cross-replica merge (a shared counter gave replicas other draws).
         self._calls = threading.local()
         self.draws_per_step = d_steps + 1
+        # The terms' variables (a running mean, ...): the same on every replica (each computes
+        # the same global value), checkpointed with the networks.
+        self.term_state = {
+            name: tf.Variable(
+                float(value),
+                trainable=False,
+                name=name,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
+            for term in self.terms
+            for name, value in term.state.items()
+        }
 
     @classmethod
     def from_config(cls, family, networks, contract, config, **kwargs):
@@ -92,6 +104,8 @@ class AdversarialTrainer(Trainer):
         return {"generator": "g_optimizer", "discriminator": "d_optimizer"}.get(name, name)
 
     def stream_seed(self, stream, index):
+        if stream not in _LEGACY_SALTS:  # streams of later families: the base's named streams
+            return super().stream_seed(stream, index)
         per_step = _AUGMENT_CALLS if stream == "augment" else self.draws_per_step
         counter = tf.cast(self.step, tf.int64) * per_step + index
         return tf.stack([tf.constant(self.seed + _LEGACY_SALTS[stream], tf.int64), counter])
@@ -156,7 +170,16 @@ class AdversarialTrainer(Trainer):
             logs=logs,
             step=self.step,
             generate=self.run_generator,
+            generator=self.generator,
+            state=self.term_state,
         )
+
+    def checkpoint_parts(self) -> dict:
+        parts = super().checkpoint_parts()
+        if self.term_state:  # only then: earlier runs' checkpoints have no such part
+            parts["terms"] = tf.Module(name="terms")
+            parts["terms"].state = dict(self.term_state)
+        return parts
 
     def discriminate(self, images, conditions) -> dict:
         """The discriminator's outputs by name on ``images``, with its other inputs (a

@@ -22,6 +22,7 @@ Losses go through ``zoo.losses.reduce_loss`` (sum over the replica's examples / 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Mapping
 
 import keras
@@ -66,6 +67,9 @@ class Trainer(keras.Model):
         seed: the run seed, base of every noise stream.
         ema_decay: keep an exponential moving average of the contract's ``ema`` networks with
             this decay, and ship it (``None``: no EMA).
+        ema_rampup: ramp the EMA's half-life up with the run (StyleGAN2-ADA's ``ema_rampup``):
+            at most this fraction of the steps done so far, so that the average forgets the
+            untrained start (``None``: the decay from the first step).
         ship: ``ship(artifact, network) -> model``, the family's wrapper of what ships
             (``None``: the network itself).
 
@@ -85,6 +89,7 @@ class Trainer(keras.Model):
         contract: Contract,
         seed: int = 0,
         ema_decay: float | None = None,
+        ema_rampup: float | None = None,
         ship: Callable[[str, keras.Model], keras.Model] | None = None,
         **kwargs,
     ):
@@ -93,15 +98,17 @@ class Trainer(keras.Model):
         if missing:
             raise ValueError(f"the family built no network named {', '.join(missing)}")
         self.contract, self.seed, self.ema_decay = contract, seed, ema_decay
+        self.ema_rampup = ema_rampup
         self.network_names = tuple(networks)
         for name, network in networks.items():
             setattr(self, name, network)
         generator = networks.get("generator")
         names = [t.name.split(":")[0] for t in generator.inputs] if generator is not None else []
-        if unknown := [n for n in names if n not in contract.inputs]:
+        declared = {**contract.inputs, **contract.drawn}
+        if unknown := [n for n in names if n not in declared]:
             raise ValueError(
                 f"generator inputs {unknown} are not declared in the family's contract "
-                f"({', '.join(contract.inputs)})"
+                f"({', '.join(declared)})"
             )
         self.ema = {}
         if ema_decay is not None:
@@ -227,13 +234,26 @@ class Trainer(keras.Model):
         """EMA of the trained weights; non-trainable state (batch-norm statistics) is copied."""
         if not self.ema:
             return
-        decay = tf.constant(self.ema_decay, tf.float32)
+        decay = self.ema_decay_now()
         for name, ema in self.ema.items():
             for average, var in zip(ema.weights, self.net(name).weights, strict=True):
                 if var.trainable:
                     average.assign(decay * average + (1.0 - decay) * var)
                 else:
                     average.assign(var)
+
+    def ema_decay_now(self) -> tf.Tensor:
+        """The EMA's decay at this step: ``ema_decay``, or with ``ema_rampup`` r the decay of a
+        half-life of min(h, r * steps done before this one) steps, h the half-life of
+        ``ema_decay`` (StyleGAN2-ADA's ``ema_beta``: 0 on the first step, the EMA is the
+        network)."""
+        decay = tf.constant(self.ema_decay, tf.float32)
+        if not self.ema_rampup:
+            return decay
+        half_life = math.log(0.5) / math.log(self.ema_decay)
+        done = tf.cast(self.step, tf.float32) - 1.0  # the generator's optimizer counted this one
+        ramped = tf.maximum(tf.minimum(half_life, done * self.ema_rampup), 1e-8)
+        return tf.pow(0.5, 1.0 / ramped)
 
     # -- noise ----------------------------------------------------------------------------
 
@@ -273,7 +293,7 @@ class Trainer(keras.Model):
         inputs = {}
         for tensor in network.inputs:
             input_name = tensor.name.split(":")[0]
-            spec = self.contract.inputs[input_name]
+            spec = self.contract.spec(input_name)
             if spec.kind == "data":
                 inputs[input_name] = batch[spec.key]
             else:

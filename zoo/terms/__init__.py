@@ -37,6 +37,10 @@ Two pieces serve the kinds that run things on their own intervals (``progressive
 * a ``Schedule`` is a value computed from the step in the graph at the start of every step
   (ProGAN's level of detail), so that a resumed run recomputes it exactly from the step.
 
+``PathLength`` (StyleGAN2's path-length regularisation) keeps a running mean across steps: a
+term's ``state`` is scalar variables the trainer creates, checkpoints and hands it in
+``Update.state``.
+
 Every term is tested on its own (``tests/test_terms.py``), with known answers.
 """
 
@@ -48,6 +52,7 @@ from zoo.terms.core import (
     Drift,
     GradientPenalty,
     MutualInformation,
+    PathLength,
     SemiSupervised,
     Term,
     Update,
@@ -108,6 +113,7 @@ __all__ = [
     "MSEReconstruction",
     "MultiScaleAdversarial",
     "MutualInformation",
+    "PathLength",
     "R1",
     "RelativisticAverage",
     "Schedule",

@@ -6,7 +6,9 @@ drift)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import math
+import types
+from collections.abc import Callable, Mapping
 
 import keras
 import tensorflow as tf
@@ -47,6 +49,8 @@ class Update:
     prepared: dict = dataclasses.field(default_factory=dict)  # from prepare_generator
     step: tf.Tensor | None = None  # the steps done before this one (for ``Lazy`` terms)
     generate: Callable[[dict], tf.Tensor] | None = None
+    generator: keras.Model | None = None  # the training generator (StyleGAN2's path length)
+    state: dict = dataclasses.field(default_factory=dict)  # the terms' variables, by name
 
     @property
     def real(self) -> tf.Tensor:
@@ -59,9 +63,12 @@ class Update:
 class Term:
     """A piece of the objective; each method returns a weighted, globally reduced loss or
     ``None`` when the term has nothing to add to that network. ``log_names``: what it logs
-    (a ``Lazy`` term logs them on the steps it skips too, as 0)."""
+    (a ``Lazy`` term logs them on the steps it skips too, as 0). ``state``: scalar variables
+    the term keeps across steps, by name and initial value (StyleGAN2's running path-length
+    mean); the trainer creates, checkpoints and hands them over in ``Update.state``."""
 
     log_names: tuple[str, ...] = ()
+    state: Mapping[str, float] = types.MappingProxyType({})
 
     def discriminator_loss(self, update: Update) -> tf.Tensor | None:
         return None
@@ -337,3 +344,67 @@ class DomainReconstruction(Term):
         distance = reduce_loss(l1_per_example(back, update.real), update.global_batch)
         update.log("rec", distance)
         return self.weight * distance
+
+
+@dataclasses.dataclass
+class PathLength(Term):
+    """StyleGAN2's path-length regularisation (Karras et al. 2020, sec. 3.2; the authors'
+    ``loss.py``): for w of the examples (every ``batch_shrink``-th one, mixed as in training)
+    and images y = g(w), the length of J_w^T y_noise with y_noise ~ N(0, I) / sqrt(H W),
+    pulled towards its running mean a (decay ``decay``):
+    ``weight * (||J_w^T y_noise|| - a)^2``, every ``every`` steps (its loss times ``every``,
+    as ``Lazy``). Logs ``pl`` (the unweighted penalty, times ``every`` on the steps it runs)
+    and ``pl_mean``.
+
+    The generator is a style generator with nested ``mapping`` and ``synthesis`` models and a
+    ``style_mix`` layer (``zoo.stylegan2``). The mean of the lengths is over the global batch
+    (all-reduced), and the running mean is set outside the step's ``tf.cond`` (an update of a
+    replicated variable cannot run in a branch under ``MirroredStrategy``).
+    """
+
+    weight: float = 2.0
+    every: int = 4
+    batch_shrink: int = 2
+    decay: float = 0.01
+    log_names = ("pl", "pl_mean")
+    state = types.MappingProxyType({"pl_mean": 0.0})
+
+    def generator_loss(self, update):
+        generator, shrink = update.generator, self.batch_shrink
+        names = [t.name.split(":")[0] for t in generator.inputs]
+        rows = {name: update.fake_in[name][::shrink] for name in names}
+        count = tf.shape(rows[names[0]])[0]
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        pl_batch = count * replicas  # rows taken from every replica's batch alike
+        synthesis = generator.get_layer("synthesis")
+        _, h, w, c = synthesis.output.shape
+        uniform = update.draw("pl_noise", [h, w, c])[::shrink]
+        y_noise = tf.math.ndtri(tf.clip_by_value(uniform, 1e-7, 1.0 - 1e-7)) / math.sqrt(h * w)
+
+        def lengths():
+            mapping = generator.get_layer("mapping")
+            with tf.GradientTape() as tape:
+                w_z = mapping(rows["z"], training=True)
+                w_mix = mapping(rows["z_mix"], training=True)
+                ws = generator.get_layer("style_mix")([w_z, w_mix, rows["mix"]])
+                tape.watch(ws)
+                noise = [rows[n] for n in names if n.startswith("noise")]
+                images = tf.cast(synthesis([ws, *noise], training=True), tf.float32)
+                out = tf.reduce_sum(images * y_noise)
+            grads = tf.cast(tape.gradient(out, ws), tf.float32)
+            return tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1))
+
+        due = tf.equal(tf.math.floormod(tf.cast(update.step, tf.int64), self.every), 0)
+        length = tf.cond(due, lengths, lambda: tf.zeros([count]))
+        mean = tf.reduce_sum(tf.stop_gradient(length)) / tf.cast(pl_batch, tf.float32)
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            mean = ctx.all_reduce(tf.distribute.ReduceOp.SUM, mean)
+        running = update.state["pl_mean"]
+        new = tf.where(due, running + self.decay * (mean - running), running)
+        running.assign(new)
+        penalty = reduce_loss(tf.square(length - new), pl_batch)
+        penalty = tf.where(due, penalty * float(self.every), 0.0)
+        update.log("pl", penalty)
+        update.log("pl_mean", new / float(replicas))
+        return self.weight * penalty
