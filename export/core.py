@@ -79,7 +79,10 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, options=None)
     skipped = _skipped(sampler, options)
     if skipped:
         options = dataclasses.replace(
-            options, tflite_variants=tuple(v for v in options.tflite_variants if v != "int8")
+            options,
+            tflite_variants=tuple(
+                v for v in options.tflite_variants if f"tflite-{v}" not in skipped
+            ),
         )
     staging = _make_staging(out)
     try:
@@ -125,14 +128,18 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, options=None)
 
 
 def _skipped(sampler: Sampler, options: ExportOptions) -> dict[str, str]:
-    """The variants asked for that the family does not offer, with why (``Family.no_int8``)."""
+    """The variants asked for that the family does not offer, with why
+    (``Family.no_int8``, ``Family.no_dynamic``)."""
     import zoo
 
     family = sampler.run_config.get("family")
-    reason = zoo.get_family(family).no_int8 if family in zoo.list_families() else None
-    if reason and "tflite" in options.formats and "int8" in options.tflite_variants:
-        return {"tflite-int8": reason}
-    return {}
+    if family not in zoo.list_families() or "tflite" not in options.formats:
+        return {}
+    return {
+        f"tflite-{variant}": reason
+        for variant, reason in zoo.get_family(family).skipped_variants().items()
+        if variant in options.tflite_variants
+    }
 
 
 def default_folder(direction: str = "AB") -> str:

@@ -65,6 +65,7 @@ class Family:
             to ship the networks as they are.
         no_int8: why full-integer TFLite is not offered for this family's generator (export
             skips the variant and says why in its report), or ``None`` when it is.
+        no_dynamic: the same for dynamic-range TFLite (int8 weights, float activations).
     """
 
     name: str
@@ -80,6 +81,12 @@ class Family:
     initialize: Callable[[Mapping[str, keras.Model], Any], None] | None = None
     ship: Callable[[str, keras.Model], keras.Model] | None = None
     no_int8: str | None = None
+    no_dynamic: str | None = None
+
+    def skipped_variants(self) -> dict[str, str]:
+        """TFLite variants the family does not offer, by name, with why."""
+        reasons = {"int8": self.no_int8, "dynamic": self.no_dynamic}
+        return {variant: reason for variant, reason in reasons.items() if reason}
 
     def __post_init__(self):
         if not dataclasses.is_dataclass(self.config_cls):
