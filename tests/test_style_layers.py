@@ -119,9 +119,7 @@ def test_tracked_average_on_two_replicas_is_the_global_batch_mean():
     with strategy.scope():
         layer = sl.TrackedAverage(decay=0.5)
         layer.build((None, 4))
-    data = strategy.experimental_distribute_dataset(
-        tf.data.Dataset.from_tensor_slices(w).batch(8)
-    )
+    data = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices(w).batch(8))
     tf.function(lambda x: strategy.run(lambda v: layer(v, training=True), (x,)))(next(iter(data)))
     copies = strategy.experimental_local_results(layer.w_avg.value)
     assert len(copies) == 2

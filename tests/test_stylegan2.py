@@ -94,12 +94,12 @@ def test_noise_inputs_fed_the_constant_buffers_give_what_ships(generator):
     feeds = [z]
     for t in with_noise.inputs[1:]:
         name = t.name.split(":")[0]  # noise{res}_{i} -> the layer b{res}_conv{...}_noise
-        res, index = name[len("noise"):].split("_")
+        res, index = name[len("noise") :].split("_")
         conv = f"b{res}_conv1" if res == "4" else f"b{res}_conv{index}"
         const = np.asarray(synthesis.get_layer(f"{conv}_noise").const)
         feeds.append(np.repeat(const, 2, axis=0))
-    np.testing.assert_allclose(np.asarray(with_noise(feeds)),
-                               np.asarray(stylegan2.ship("generator", generator)(z)), atol=1e-6)  # fmt: skip
+    shipped = np.asarray(stylegan2.ship("generator", generator)(z))
+    np.testing.assert_allclose(np.asarray(with_noise(feeds)), shipped, atol=1e-6)
     other = [feeds[0]] + [f + 1.0 for f in feeds[1:]]
     assert np.abs(np.asarray(with_noise(other)) - np.asarray(with_noise(feeds))).max() > 1e-3
 

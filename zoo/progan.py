@@ -502,15 +502,23 @@ register_family(
             # smaller targets need a fraction of that, still GPU-days.
             "progan_celeba64": {
                 "data": {"dataset": "celeb_a", "batch_size": 16},
-                "model": {"image_size": 64, "channels": 3, "latent_dim": 512,
-                          "filters": [512, 512, 512, 512, 256]},  # fmt: skip
+                "model": {
+                    "image_size": 64,
+                    "channels": 3,
+                    "latent_dim": 512,
+                    "filters": [512, 512, 512, 512, 256],
+                },  # fmt: skip
                 "objective": {"stabilize_steps": 50_000, "fade_steps": 50_000},
                 "train": {"steps": 450_000, **_PAPER_TRAIN, "ema_decay": 0.999},
             },
             "progan_celeba128": {
                 "data": {"dataset": "celeb_a", "batch_size": 16},
-                "model": {"image_size": 128, "channels": 3, "latent_dim": 512,
-                          "filters": [512, 512, 512, 512, 256, 128]},  # fmt: skip
+                "model": {
+                    "image_size": 128,
+                    "channels": 3,
+                    "latent_dim": 512,
+                    "filters": [512, 512, 512, 512, 256, 128],
+                },  # fmt: skip
                 "objective": {"stabilize_steps": 50_000, "fade_steps": 50_000},
                 "train": {"steps": 550_000, **_PAPER_TRAIN, "ema_decay": 0.999},
             },

@@ -479,7 +479,9 @@ class LearnedConstant(keras.layers.Layer):
 
     def portable(self):
         ws = _inputs(self)
-        return keras.Model(ws, ops.add(_batch_zeros(ws, len(self.shape)), _np(self.const)), name=self.name)
+        return keras.Model(
+            ws, ops.add(_batch_zeros(ws, len(self.shape)), _np(self.const)), name=self.name
+        )
 
     def get_config(self):
         return super().get_config() | {"shape": list(self.shape)}
@@ -512,7 +514,9 @@ class BiasActivation(keras.layers.Layer):
 
     def portable(self):
         x = _inputs(self)
-        return keras.Model(x, _activate(ops.add(x, _np(self.bias)), self.activation, 1.0), name=self.name)
+        return keras.Model(
+            x, _activate(ops.add(x, _np(self.bias)), self.activation, 1.0), name=self.name
+        )
 
     def get_config(self):
         return super().get_config() | {"activation": self.activation}

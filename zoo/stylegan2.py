@@ -133,7 +133,9 @@ class StyleGAN2Config:
         if not 0.0 <= self.w_avg_decay < 1.0:
             raise ValueError(f"model.w_avg_decay must be in [0, 1), got {self.w_avg_decay}")
         if self.mbstd_group_size < 0:
-            raise ValueError(f"model.mbstd_group_size must be 0 or more, got {self.mbstd_group_size}")
+            raise ValueError(
+                f"model.mbstd_group_size must be 0 or more, got {self.mbstd_group_size}"
+            )
 
 
 @dataclasses.dataclass
@@ -394,7 +396,9 @@ def config_of(network: keras.Model) -> StyleGAN2Config:
         filters=filters,
         style_mixing=network.get_layer("style_mix").prob,
         w_avg_decay=network.get_layer("w_avg").decay,
-        output="tanh" if any(layer.name == "image_tanh" for layer in synthesis.layers) else "linear",
+        output="tanh"
+        if any(layer.name == "image_tanh" for layer in synthesis.layers)
+        else "linear",
     )
 
 
@@ -458,8 +462,12 @@ register_family(
             # is 0.01; DCGAN's digit default uses 1). 2,400 steps at 2.4 steps/s on the EPYC.
             "stylegan2_mnist": {
                 "data": {"dataset": "mnist", "batch_size": 32},
-                "model": {"image_size": 32, "channels": 1, "filters": [64, 64, 32, 16],
-                          "output": "tanh"},  # fmt: skip
+                "model": {
+                    "image_size": 32,
+                    "channels": 1,
+                    "filters": [64, 64, 32, 16],
+                    "output": "tanh",
+                },  # fmt: skip
                 "objective": {"r1_weight": 1.0},
                 "train": {
                     "steps": 2400,
@@ -488,10 +496,17 @@ register_family(
                     "filters": [512, 512, 512, 512],
                     "style_mixing": 0.0,
                 },
-                "objective": {"r1_weight": 0.01, "pl_weight": 0.0,
-                              "augment": "color,translation,cutout"},  # fmt: skip
-                "train": {"steps": 400_000, **_PAPER_TRAIN, "ema_decay": 0.9999,
-                          "ema_rampup": 0.05},  # fmt: skip
+                "objective": {
+                    "r1_weight": 0.01,
+                    "pl_weight": 0.0,
+                    "augment": "color,translation,cutout",
+                },  # fmt: skip
+                "train": {
+                    "steps": 400_000,
+                    **_PAPER_TRAIN,
+                    "ema_decay": 0.9999,
+                    "ema_rampup": 0.05,
+                },  # fmt: skip
             },
             # CelebA aligned faces at 64x64 (TFDS celeb_a, center-cropped and resized by the
             # pipeline): config F's mapping, mixing and path length at the ADA paper256 widths,
@@ -506,8 +521,12 @@ register_family(
                     "filters": [512, 512, 512, 512, 256],
                 },
                 "objective": {"r1_weight": 0.0256},
-                "train": {"steps": 800_000, **_PAPER_TRAIN, "ema_decay": 0.998,
-                          "ema_rampup": 0.05},  # fmt: skip
+                "train": {
+                    "steps": 800_000,
+                    **_PAPER_TRAIN,
+                    "ema_decay": 0.998,
+                    "ema_rampup": 0.05,
+                },  # fmt: skip
             },
             # FFHQ from a folder of 256x256 PNGs (data.path=DIR): the ADA paper256 config
             # (config F at 256, gamma 1, batch 64), 25.6M images, 8 GPUs.
@@ -521,8 +540,12 @@ register_family(
                     "filters": [512, 512, 512, 512, 256, 128, 64],
                 },
                 "objective": {"r1_weight": 1.0},
-                "train": {"steps": 400_000, **_PAPER_TRAIN, "ema_decay": 0.998,
-                          "ema_rampup": 0.05},  # fmt: skip
+                "train": {
+                    "steps": 400_000,
+                    **_PAPER_TRAIN,
+                    "ema_decay": 0.998,
+                    "ema_rampup": 0.05,
+                },  # fmt: skip
             },
             "tiny": {
                 "data": {"dataset": "mnist", "batch_size": 8},
