@@ -459,7 +459,7 @@ register_family(
             # 16 at 32x32), config F's mapping, mixing and path length. Two measured departures:
             # a tanh output (a linear one collapsed to one digit within 1,000 steps on every
             # setting tried: docs/results.md) and R1's gamma 1 (the authors' for 32x32 CIFAR-10
-            # is 0.01; DCGAN's digit default uses 1). 2,400 steps at 2.4 steps/s on the EPYC.
+            # is 0.01; DCGAN's digit default uses 1). 2,400 steps in 727 s on the 2-core EPYC.
             "stylegan2_mnist": {
                 "data": {"dataset": "mnist", "batch_size": 32},
                 "model": {
