@@ -1,6 +1,8 @@
 """zoo.layers: the weight-normalized dense layer and its data-dependent initialization, the
-generator sgan ships, and ProGAN's layers (pixel norm, minibatch stddev, level of detail and
-cross-fade) against their formulas and saved by their registered names."""
+generator sgan ships, ProGAN's layers (pixel norm, minibatch stddev, level of detail and
+cross-fade) against their formulas and saved by their registered names, and BigGAN's and
+SAGAN's (self-attention, conditional batch norm over the global batch, orthogonal
+regularization) against theirs."""
 
 import json
 import zipfile
@@ -8,15 +10,19 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import zoo
 from tests.conftest import tiny_config
 from training.checkpoints import copy_weights, portable_copy
 from zoo.layers import (
+    ConditionalBatchNorm,
     CrossFade,
     LevelOfDetail,
     MinibatchStddev,
+    OrthogonalRegularizer,
     PixelNorm,
+    SelfAttention,
     WeightNormDense,
     initialize_weight_norm,
 )
@@ -127,3 +133,136 @@ def test_progan_layers_load_from_a_saved_model_by_their_registered_names(tmp_pat
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert float(loaded.get_layer("lod").lod.numpy()) == 0.25
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), atol=1e-6)
+
+
+# -- BigGAN and SAGAN: self-attention, conditional batch norm, orthogonal regularization -------
+
+
+def _attention_numpy(x, wt, wp, wg, wo, gamma):
+    """x + gamma * o(softmax(theta phi^T) g), phi and g max-pooled 2x2 (BigGAN-PyTorch's
+    ``Attention``), in float64."""
+    n, h, w, c = x.shape
+    pool = lambda m: m.reshape(n, h // 2, 2, w // 2, 2, -1).max(axis=(2, 4))  # noqa: E731
+    theta = (x @ wt).reshape(n, h * w, -1)
+    phi = pool(x @ wp).reshape(n, h * w // 4, -1)
+    g = pool(x @ wg).reshape(n, h * w // 4, -1)
+    logits = theta @ phi.transpose(0, 2, 1)
+    beta = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    beta /= beta.sum(axis=-1, keepdims=True)
+    o = (beta @ g).reshape(n, h, w, -1) @ wo
+    return x + gamma * o
+
+
+def test_self_attention_starts_as_the_identity_and_matches_its_formula():
+    x = np.random.default_rng(0).normal(size=(2, 4, 6, 16)).astype("float32")
+    layer = SelfAttention(spectral_norm=False)
+    np.testing.assert_array_equal(np.asarray(layer(x)), x)  # gamma starts at 0
+    rng = np.random.default_rng(1)
+    kernels = [rng.normal(size=shape) for shape in ((16, 2), (16, 2), (16, 8), (8, 16))]
+    for conv, kernel in zip((layer.theta, layer.phi, layer.g, layer.o), kernels, strict=True):
+        conv.kernel.assign(kernel[None, None].astype("float32"))
+    layer.gamma.kernel.assign([[0.5]])
+    expected = _attention_numpy(x.astype(np.float64), *kernels, 0.5)
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-4, atol=1e-4)
+    # what ships: Keras' own layers sharing the weights, the same numbers
+    inputs = keras.Input((4, 6, 16))
+    shipped = keras.Model(inputs, layer.as_keras_layers(inputs))
+    assert {type(lay).__module__.split(".")[0] for lay in shipped.layers} == {"keras"}
+    np.testing.assert_allclose(np.asarray(shipped(x)), np.asarray(layer(x)), atol=1e-6)
+
+
+def _cbn_model():
+    x, gain, bias = keras.Input((3, 3, 4)), keras.Input((4,)), keras.Input((4,))
+    cbn = ConditionalBatchNorm(momentum=0.5, epsilon=1e-5, name="cbn")
+    return cbn, keras.Model([x, gain, bias], cbn([x, gain, bias]))
+
+
+def test_conditional_batch_norm_standardizes_the_batch_and_applies_each_examples_gain():
+    rng = np.random.default_rng(2)
+    x = (rng.normal(size=(6, 3, 3, 4)) * [1, 2, 3, 4] + [0, 1, -2, 5]).astype("float32")
+    zeros = np.zeros((6, 4), "float32")
+    cbn, model = _cbn_model()
+    out = np.asarray(model([x, zeros, zeros], training=True))
+    np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0, atol=1e-5)
+    np.testing.assert_allclose(out.var(axis=(0, 1, 2)), 1, rtol=1e-4)
+    gain, bias = rng.normal(size=(2, 6, 4)).astype("float32")
+    expected = out * (1 + gain[:, None, None]) + bias[:, None, None]
+    np.testing.assert_allclose(model([x, gain, bias], training=True), expected, atol=1e-5)
+    # two training calls moved the statistics halfway to the batch's twice (momentum 0.5)
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    np.testing.assert_allclose(cbn.norm.moving_mean.numpy(), 0.75 * mean, rtol=1e-5)
+    np.testing.assert_allclose(cbn.norm.moving_variance.numpy(), 0.25 + 0.75 * var, rtol=1e-5)
+    # inference uses them; what ships (Keras' own layers sharing them) computes the same
+    moving = (x - 0.75 * mean) / np.sqrt(0.25 + 0.75 * var + 1e-5)
+    expected = moving * (1 + gain[:, None, None]) + bias[:, None, None]
+    np.testing.assert_allclose(model([x, gain, bias]), expected, rtol=1e-5, atol=1e-5)
+    inputs = model.inputs
+    shipped = keras.Model(inputs, cbn.as_keras_layers(inputs))
+    assert {type(layer).__module__.split(".")[0] for layer in shipped.layers} == {"keras"}
+    np.testing.assert_array_equal(shipped([x, gain, bias]), model([x, gain, bias]))
+
+
+def _cbn_step(strategy, x, gain, bias, target):
+    """(output, gradient of sum(output * target) / batch by the input's scale summed over the
+    replicas, each replica's copy of the moving mean) of one training call under
+    ``strategy``."""
+    with strategy.scope():
+        cbn, model = _cbn_model()
+        scale = tf.Variable(np.linspace(0.5, 2.0, 4).astype("float32"))
+    ds = tf.data.Dataset.from_tensors((x, gain, bias, target))
+    batch = next(iter(strategy.experimental_distribute_dataset(ds)))
+
+    @tf.function
+    def step(x, gain, bias, target):
+        with tf.GradientTape() as tape:
+            out = model([x * scale, gain, bias], training=True)
+            loss = tf.reduce_sum(out * target) / 8.0  # this replica's share of the batch of 8
+        return out, tape.gradient(loss, scale)
+
+    out, grad = strategy.run(step, args=batch)
+    out = np.concatenate([np.asarray(o) for o in strategy.experimental_local_results(out)])
+    grad = strategy.reduce(tf.distribute.ReduceOp.SUM, grad, axis=None)
+    copies = [v.numpy() for v in strategy.experimental_local_results(cbn.norm.moving_mean.value)]
+    return out, np.asarray(grad), copies
+
+
+def test_conditional_batch_norm_on_two_replicas_equals_one_device():
+    """Under MirroredStrategy each replica normalizes its half with the whole batch's
+    statistics (all-reduced), writes the same moving statistics, and the gradient through
+    the all-reduce, summed over the replicas as the optimizer sums them, is one device's."""
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(8, 3, 3, 4)) * 2 + 1).astype("float32")
+    x[4:] += 3.0  # halves with other statistics: per-replica BN would differ
+    gain, bias, target = (rng.normal(size=s).astype("float32") for s in ((8, 4), (8, 4), x.shape))
+    one = tf.distribute.OneDeviceStrategy("/cpu:0")
+    two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    out1, grad1, (mean1,) = _cbn_step(one, x, gain, bias, target)
+    out2, grad2, means2 = _cbn_step(two, x, gain, bias, target)
+    np.testing.assert_allclose(out2, out1, atol=1e-5)
+    np.testing.assert_allclose(grad2, grad1, rtol=1e-4, atol=1e-5)
+    assert len(means2) == 2
+    for copy in means2:  # each replica's copy holds the global statistics
+        np.testing.assert_allclose(copy, mean1, rtol=1e-5, atol=1e-6)
+    # and the halves' own statistics would have given other outputs
+    _, per_half = _cbn_model()
+    scaled = (x * np.linspace(0.5, 2.0, 4)).astype("float32")
+    rows = [slice(0, 4), slice(4, 8)]
+    halves = [np.asarray(per_half([scaled[r], gain[r], bias[r]], training=True)) for r in rows]
+    assert np.abs(np.concatenate(halves) - out1).max() > 0.1
+
+
+def test_orthogonal_regularizer_is_zero_for_orthogonal_columns_and_its_formula_otherwise():
+    rng = np.random.default_rng(4)
+    q, _ = np.linalg.qr(rng.normal(size=(27, 5)))  # orthonormal columns
+    regularizer = OrthogonalRegularizer(1e-4)
+    kernel = q.reshape(3, 3, 3, 5).astype("float32")
+    assert abs(float(regularizer(kernel))) < 1e-15
+    kernel = rng.normal(size=(3, 3, 2, 4)).astype("float32")
+    w = kernel.reshape(-1, 4).astype(np.float64)
+    gram = w.T @ w
+    expected = 1e-4 * np.sum((gram * (1 - np.eye(4))) ** 2)
+    np.testing.assert_allclose(float(regularizer(kernel)), expected, rtol=1e-5)
+    # serializable by its registered name, with its weight
+    config = keras.regularizers.serialize(regularizer)
+    assert config["registered_name"] == "ganzoo>OrthogonalRegularizer"
+    assert keras.regularizers.deserialize(config).beta == 1e-4

@@ -30,6 +30,7 @@ def _max_diff(a, b):
 BFLOAT16_FAMILIES = (
     *("gan", "dcgan", "sngan", "infogan", "sgan", "pix2pix", "pix2pixhd", "srgan", "esrgan"),
     *("cyclegan", "progan", "discogan", "dualgan", "ganilla", "cartoongan", "stargan"),
+    "biggan",  # and sagan, which builds with it
     "stylegan2",
 )
 

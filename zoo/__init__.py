@@ -7,6 +7,7 @@ families, resolving a config and rejecting a misspelt name answer at once.
 
 from zoo import (  # noqa: F401  (registers)
     acgan,
+    biggan,
     cartoongan,
     cgan,
     cyclegan,
@@ -21,6 +22,7 @@ from zoo import (  # noqa: F401  (registers)
     pix2pix,
     pix2pixhd,
     progan,
+    sagan,
     sgan,
     sngan,
     srgan,
