@@ -1,10 +1,12 @@
-"""DiffAugment (zoo.augment): each operation on known draws, and its gradients."""
+"""DiffAugment (zoo.augment): each operation on known draws, and its gradients; ADA's gate
+and rule (zoo.augment, training.trainers.augmentation)."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.augment import DRAWS, diff_augment, parse_policy
+from training.trainers.augmentation import AdaptiveProbability
+from zoo.augment import DRAWS, ada_adjustment, diff_augment, gated_augment, parse_policy
 
 
 def _draws(batch=1, **columns):
@@ -70,3 +72,42 @@ def test_policy_is_parsed_in_the_authors_order_and_unknown_parts_are_refused():
     assert parse_policy("") == ()
     with pytest.raises(ValueError, match="unknown DiffAugment policy flip; use a comma-sep"):
         parse_policy("translation,flip")
+
+
+def test_gate_passes_images_unchanged_at_p0_and_augments_all_at_p1():
+    x = tf.random.stateless_uniform([6, 16, 16, 3], [0, 4], -1, 1)
+    u = tf.random.stateless_uniform([6, DRAWS + 1], [0, 5])
+    policy = parse_policy("color,translation,cutout")
+    plain = diff_augment(x, policy, u[:, :DRAWS])
+    np.testing.assert_array_equal(gated_augment(x, policy, u, 0.0), x)
+    np.testing.assert_array_equal(gated_augment(x, policy, u, 1.0), plain)
+    # in between, image by image: augmented where its gate value is below p
+    u = tf.concat([u[:, :DRAWS], tf.constant([[0.1], [0.9], [0.4], [0.6], [0.0], [0.99]])], 1)
+    half = gated_augment(x, policy, u, 0.5).numpy()
+    for i, chosen in enumerate([True, False, True, False, True, False]):
+        np.testing.assert_array_equal(half[i], (plain if chosen else x)[i].numpy())
+    assert not np.array_equal(plain[1], x[1])  # the unchosen ones would have changed
+
+
+def test_ada_adjustment_is_the_authors_rule():
+    # sign(r_t - target) * batch * interval / (kimg * 1000)
+    assert float(ada_adjustment(0.9, 0.6, 64 * 4, 500)) == pytest.approx(256 / 500_000)
+    assert float(ada_adjustment(0.1, 0.6, 64 * 4, 500)) == pytest.approx(-256 / 500_000)
+    assert float(ada_adjustment(0.6, 0.6, 64 * 4, 500)) == 0.0
+
+
+def test_adaptive_probability_moves_at_interval_ends_within_0_and_1():
+    ada = AdaptiveProbability(target=0.6, interval=2, kimg=0.032)  # 8 * 2 images: 0.5 a move
+    p, state = [], ada.state
+    for step in range(6):  # every real judged "real" (sign +1): overfitting, p goes up
+        p.append(float(ada.update(tf.constant(8.0), tf.constant(8.0), step, 8)))
+        assert float(state["count"]) == (8.0 if step % 2 == 0 else 0.0)  # reset at each end
+    assert p == [0.0, 0.5, 0.5, 1.0, 1.0, 1.0]  # and clipped at 1
+    # r_t = (8 - 4) / 16 = 0.25 < 0.6 over the next interval: down by the same step
+    ada.update(tf.constant(8.0), tf.constant(8.0), 6, 8)
+    assert float(ada.update(tf.constant(-4.0), tf.constant(8.0), 7, 8)) == 0.5
+    for step in (8, 9, 10, 11):
+        ada.update(tf.constant(-8.0), tf.constant(8.0), step, 8)
+    assert float(ada.p) == 0.0  # clipped at 0
+    with pytest.raises(ValueError, match="ada_target must be in"):
+        AdaptiveProbability(target=1.5)

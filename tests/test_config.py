@@ -112,11 +112,51 @@ def test_saved_config_records_what_differs_from_the_preset(tmp_path):
     assert yaml.safe_load((tmp_path / "plain.yaml").read_text())["overrides"] == {}
 
 
-@pytest.mark.parametrize("override", ["objective.augment=translation", "objective.r1_weight=1"])
-def test_discriminator_regularizers_are_refused_for_kinds_that_do_not_apply_them(override):
-    assert cfg.resolve("dcgan", overrides=[override])  # the adversarial kind applies them
+def test_r1_is_refused_for_kinds_that_do_not_apply_it():
+    assert cfg.resolve("dcgan", overrides=["objective.r1_weight=1"])
     with pytest.raises(cfg.ConfigError) as info:
-        cfg.resolve("pix2pix", overrides=[override])
-    key = override.split("=")[0]
-    assert f"{key} is applied by the adversarial kind's trainer" in str(info.value)
+        cfg.resolve("pix2pix", overrides=["objective.r1_weight=1"])
+    assert "objective.r1_weight is applied by the adversarial kind's trainer" in str(info.value)
     assert "pix2pix trains with the paired kind" in str(info.value)
+
+
+def test_augmentation_is_accepted_by_every_kind_that_augments(monkeypatch):
+    from training.trainers import PairedTrainer
+
+    ada = ["objective.augment=translation", "objective.ada_target=0.6"]
+    for family in ("dcgan", "pix2pix", "cyclegan", "progan"):
+        overrides = ada if family != "progan" else ada + ["objective.loss=hinge"]
+        objective = cfg.resolve(family, overrides=overrides).objective
+        assert (objective.augment, objective.ada_target) == ("translation", 0.6)
+        assert (objective.ada_interval, objective.ada_kimg) == (4, 500)  # the authors'
+    monkeypatch.setattr(PairedTrainer, "augments", False)  # a kind that does not augment
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.resolve("pix2pix", overrides=["objective.augment=translation"])
+    assert str(info.value) == (
+        "objective.augment is applied by the trainers of the adversarial, cycle, progressive "
+        "kinds; pix2pix trains with the paired kind, which does not augment"
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["objective.ada_target=0.6"],
+            "objective.ada_target adapts the probability of objective.augment's policy; set "
+            "objective.augment too",
+        ),
+        (["objective.augment=cutout", "objective.ada_target=1.5"], "must be in [0, 1] or none"),
+        (["objective.ada_interval=0"], "objective.ada_interval must be positive, got 0"),
+        (["objective.ada_kimg=0"], "objective.ada_kimg must be positive, got 0"),
+        (
+            ["objective.augment=cutout", "objective.ada_target=0.6", "objective.loss=wasserstein"],
+            "a wasserstein critic's outputs have no threshold for; use objective.loss=hinge or",
+        ),
+    ],
+)
+def test_bad_ada_settings_are_one_line_errors(overrides, message):
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.resolve("dcgan", overrides=overrides)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)

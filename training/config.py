@@ -85,25 +85,35 @@ class ExperimentConfig:
             raise ConfigError(
                 f"objective.loss={loss!r} is not a known loss; accepted: {', '.join(list_losses())}"
             )
-        kind_only = [
-            key
-            for key in ("augment", "r1_weight")
-            if getattr(self.objective, key, None) not in (None, "", 0, 0.0)
-        ]
-        if kind_only:
+        if getattr(self.objective, "r1_weight", None):
             kind = zoo.get_family(self.family).contract(self.model).kind
             if kind != "adversarial":
                 raise ConfigError(
-                    f"objective.{kind_only[0]} is applied by the adversarial kind's trainer "
+                    "objective.r1_weight is applied by the adversarial kind's trainer "
                     f"(one generator against one discriminator); {self.family} trains with the "
                     f"{kind} kind"
                 )
+        if getattr(self.objective, "augment", None):
+            self._check_augmenting_kind()
         if self.eval.metric == "accuracy" and not self.data.labelled:
             raise ConfigError(
                 "eval.metric=accuracy measures a semi-supervised classifier (sgan, with "
                 "data.labelled); for other families use kid or fid"
             )
         return self
+
+    def _check_augmenting_kind(self) -> None:
+        """objective.augment (and ADA) only for a family whose kind's trainer augments what its
+        discriminators see (``Trainer.augments``)."""
+        from training.trainers import KINDS  # TensorFlow: only when a policy is set
+
+        kind = zoo.get_family(self.family).contract(self.model).kind
+        if kind in KINDS and not KINDS[kind].augments:
+            augmenting = [name for name, trainer in KINDS.items() if trainer.augments]
+            raise ConfigError(
+                f"objective.augment is applied by the trainers of the {', '.join(augmenting)} "
+                f"kinds; {self.family} trains with the {kind} kind, which does not augment"
+            )
 
 
 def resolve(

@@ -15,6 +15,14 @@ number of replicas and after a resume. Policies (comma-separated, applied in thi
 ``translation,cutout`` is the authors' policy for small datasets without colour (add ``color``
 for RGB). The discriminator, not the generator, sees augmented images: what the generator makes
 is not augmented.
+
+**ADA** (Karras et al. 2020, "Training Generative Adversarial Networks with Limited Data",
+https://arxiv.org/abs/2006.06676): ``gated_augment`` applies the policy to each image with a
+probability p (one more uniform value per image, ``GATE``: the image is augmented when it is
+below p), and ``ada_adjustment`` is the authors' step of p from the overfitting heuristic
+r_t = E[sign(D(x_real))] (``training/training_loop.py`` of stylegan2-ada-pytorch). The paper's
+p gates each of its 18 transforms of its own pipeline separately; here it gates the DiffAugment
+policy as a whole.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ def parse_policy(policy: str | None) -> tuple[str, ...]:
 
 
 DRAWS = 7  # uniform values per image: 3 for color, 2 for translation, 2 for cutout
+GATE = DRAWS  # with ADA, column DRAWS of [B, DRAWS + 1] draws decides whether an image is augmented
 
 
 def _color(x, u):
@@ -104,3 +113,25 @@ def diff_augment(images: tf.Tensor, policy: tuple[str, ...], uniform: tf.Tensor)
     for name in policy:
         images = _OPS[name](images, uniform)
     return images
+
+
+def gated_augment(images: tf.Tensor, policy: tuple[str, ...], uniform: tf.Tensor, p) -> tf.Tensor:
+    """ADA's gate: each image of ``images`` augmented by ``policy`` with ``uniform`` [B, DRAWS
+    + 1] values when its ``uniform[:, GATE]`` is below ``p``, passed unchanged otherwise (p = 0:
+    every image as it is; p = 1: ``diff_augment`` of every image, as the values are below 1)."""
+    import tensorflow as tf
+
+    augmented = diff_augment(images, policy, uniform[:, :DRAWS])
+    chosen = tf.reshape(uniform[:, GATE] < tf.cast(p, uniform.dtype), [-1, 1, 1, 1])
+    return tf.where(chosen, augmented, images)
+
+
+def ada_adjustment(r_t, target: float, images, kimg: float):
+    """ADA's step of p after an interval in which the discriminator saw ``images`` real images
+    (the authors' ``batch_size * ada_interval``) with mean sign ``r_t`` of its outputs: up by
+    images / (kimg * 1000) when r_t is above ``target`` (overfitting), down as much when below,
+    none at the target; so p can cross [0, 1] in ``kimg`` thousand images."""
+    import tensorflow as tf
+
+    step = tf.cast(images, tf.float32) / (float(kimg) * 1000.0)
+    return tf.sign(tf.cast(r_t, tf.float32) - float(target)) * step

@@ -182,9 +182,17 @@ class AdversarialObjective:
     Args:
         loss: the adversarial loss pair (``zoo.losses``).
         d_steps: discriminator updates per generator update, each on its own real batch.
-        augment: DiffAugment policy for every image the discriminator sees (``zoo.augment``:
-            a comma-separated subset of color, translation, cutout; ``None``: none). Adversarial
-            kind only.
+        augment: DiffAugment policy for every image the discriminators see (``zoo.augment``:
+            a comma-separated subset of color, translation, cutout; ``None``: none), real and
+            generated alike, by the trainer of every kind that augments (adversarial, paired,
+            cycle, progressive).
+        ada_target: ADA (Karras et al. 2020): apply ``augment`` to each image with a
+            probability p that starts at 0 and moves so that the mean sign of the
+            discriminator's outputs on real images, r_t, stays near this target (the authors'
+            0.6); ``None``: always apply it (p = 1).
+        ada_interval: steps between two adjustments of p (the authors' 4).
+        ada_kimg: thousands of real images (steps times the global batch) in which p can
+            move by 1 (the authors' 500).
         r1_weight: weight (gamma) of the R1 penalty on the discriminator's gradient at real
             images (``zoo.terms.R1``; 0: none). Adversarial kind only.
         r1_every: apply R1 every this many steps, its weight multiplied to match (StyleGAN2's
@@ -194,6 +202,9 @@ class AdversarialObjective:
     loss: str = "non_saturating"
     d_steps: int = 1
     augment: str | None = None
+    ada_target: float | None = None
+    ada_interval: int = 4
+    ada_kimg: float = 500.0
     r1_weight: float = 0.0
     r1_every: int = 1
 
@@ -205,10 +216,39 @@ class AdversarialObjective:
         if self.r1_every < 1:
             raise ValueError(f"objective.r1_every must be positive, got {self.r1_every}")
         parse_policy(self.augment)
+        self._validate_ada()
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if field.name.endswith("_weight") and value < 0:
                 raise ValueError(f"objective.{field.name} must be 0 or more, got {value}")
+
+    def _validate_ada(self) -> None:
+        from zoo.augment import parse_policy
+        from zoo.losses import get_loss, list_losses
+
+        if self.ada_interval < 1:
+            raise ValueError(f"objective.ada_interval must be positive, got {self.ada_interval}")
+        if not self.ada_kimg > 0:
+            raise ValueError(f"objective.ada_kimg must be positive, got {self.ada_kimg}")
+        if self.ada_target is None:
+            return
+        if not 0 <= self.ada_target <= 1:
+            raise ValueError(
+                f"objective.ada_target must be in [0, 1] or none, got {self.ada_target}"
+            )
+        if not parse_policy(self.augment):
+            raise ValueError(
+                "objective.ada_target adapts the probability of objective.augment's policy; "
+                "set objective.augment too (a comma-separated subset of color, translation, "
+                "cutout)"
+            )
+        if self.loss in list_losses() and get_loss(self.loss).threshold is None:
+            with_threshold = [n for n in list_losses() if get_loss(n).threshold is not None]
+            raise ValueError(
+                f"objective.ada_target reads the sign of the discriminator's outputs on real "
+                f"images, which a {self.loss} critic's outputs have no threshold for; use "
+                f"objective.loss={' or '.join(with_threshold)}, or objective.ada_target=none"
+            )
 
 
 @dataclasses.dataclass

@@ -6,18 +6,17 @@ classifier, mutual information, semi-supervised learning, weight clipping):
 
 1. ``d_steps`` discriminator updates, each on its own real batch and freshly drawn fakes;
 2. one generator update on fresh fakes;
-3. the EMA of the generator.
+3. the EMA of the generator;
+4. ADA's probability of augmenting, when adaptive (``Trainer.finish_augmentation``).
 """
 
 from __future__ import annotations
 
 import functools
-import threading
 
 import tensorflow as tf
 
-from training.trainers.base import Trainer, total_loss
-from zoo.augment import DRAWS, diff_augment, parse_policy
+from training.trainers.base import AUGMENT_CALLS, Trainer, total_loss
 from zoo.losses import get_loss
 from zoo.terms import R1, Adversarial, Lazy, Term, Update
 
@@ -25,9 +24,6 @@ from zoo.terms import R1, Adversarial, Lazy, Term, Update
 # (run seed + a salt per stream), so that every result published for these families is
 # reproduced bit for bit. New kinds use the base's named streams.
 _LEGACY_SALTS = {"z": 0, "gp": 1, "label": 2, "code": 3, "augment": 4}
-# Room for this many discriminator calls per step in the ``augment`` stream (each call draws
-# its own augmentation: real and fake images of each update, penalties' images).
-_AUGMENT_CALLS = 64
 
 
 class AdversarialTrainer(Trainer):
@@ -41,8 +37,9 @@ class AdversarialTrainer(Trainer):
         networks, contract, seed, ema_decay, ship: see ``Trainer``.
         terms: the objective (``Family.terms(objective)``).
         d_steps: discriminator updates per generator update.
-        augment: the DiffAugment policy of every image the discriminator sees
-            (``zoo.augment``; ``None``: none), drawn from the stateless stream ``augment``.
+        augment, ada_target, ada_interval, ada_kimg: see ``Trainer``: every image the
+            discriminator sees, real, generated or a penalty's, is augmented, each call of the
+            step with draws of its own from the stateless stream ``augment``.
 
     Example:
         >>> trainer = AdversarialTrainer(
@@ -53,22 +50,18 @@ class AdversarialTrainer(Trainer):
         >>> trainer.fit(batches_per_step(dataset, trainer.d_steps), steps_per_epoch=100)
     """
 
+    augments = True
+
     def __init__(
         self,
         networks,
         contract,
         terms: list[Term],
         d_steps: int = 1,
-        augment: str | None = None,
         **kwargs,
     ):
         super().__init__(networks, contract, **kwargs)
         self.terms, self.d_steps = list(terms), d_steps
-        self.augment = parse_policy(augment)
-        # Which discriminator call of the step this is (each draws its own augmentation). Per
-        # thread: MirroredStrategy traces each replica's step in a thread of its own, and they
-        # interleave at every cross-replica merge (a shared counter gave replicas other draws).
-        self._calls = threading.local()
         self.draws_per_step = d_steps + 1
         # The terms' variables (a running mean, ...): the same on every replica (each computes
         # the same global value), checkpointed with the networks.
@@ -87,12 +80,12 @@ class AdversarialTrainer(Trainer):
     def from_config(cls, family, networks, contract, config, **kwargs):
         """The trainer of ``family``'s networks for an experiment ``config``: its objective's
         terms (the loss pair alone when the family lists none; R1 when weighted), discriminator
-        steps and DiffAugment policy."""
+        steps and DiffAugment policy (with ADA)."""
         objective = config.objective
         terms = family.terms(objective) if family.terms else [Adversarial(get_loss(objective.loss))]
         if objective.r1_weight:
             terms.append(Lazy(R1(objective.r1_weight), objective.r1_every))
-        kwargs.setdefault("augment", objective.augment)
+        kwargs = {**cls.augment_options(objective), **kwargs}
         return cls(networks, contract, terms=terms, d_steps=objective.d_steps, **kwargs)
 
     @property
@@ -106,7 +99,7 @@ class AdversarialTrainer(Trainer):
     def stream_seed(self, stream, index):
         if stream not in _LEGACY_SALTS:  # streams of later families: the base's named streams
             return super().stream_seed(stream, index)
-        per_step = _AUGMENT_CALLS if stream == "augment" else self.draws_per_step
+        per_step = AUGMENT_CALLS if stream == "augment" else self.draws_per_step
         counter = tf.cast(self.step, tf.int64) * per_step + index
         return tf.stack([tf.constant(self.seed + _LEGACY_SALTS[stream], tf.int64), counter])
 
@@ -118,7 +111,7 @@ class AdversarialTrainer(Trainer):
             raise ValueError(f"train_step needs {self.d_steps} batches, got {len(batches)}")
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         d_logs: dict = {}
-        self._calls.augment = 0
+        self.start_augmentation()
 
         # 1. Discriminator updates, each on its own real batch and fresh fakes.
         for i, batch in enumerate(batches):
@@ -129,6 +122,7 @@ class AdversarialTrainer(Trainer):
                 loss = total_loss(term.discriminator_loss(update) for term in self.terms)
                 objective = self.objective("discriminator", loss)
             self.apply("discriminator", tape, objective)
+            self.observe_reals(update.real_out)
             for term in self.terms:
                 term.after_discriminator_update(self.discriminator)
 
@@ -151,6 +145,7 @@ class AdversarialTrainer(Trainer):
         logs.update({name: value / self.d_steps for name, value in d_logs.items()})
         for name, value in g_logs.items():  # the generator's own (StarGAN's ``rec``)
             logs.setdefault(name, value)
+        self.finish_augmentation(tf.shape(batch["image"])[0] * replicas, logs)  # 4. ADA's p
         return self.global_logs(logs)
 
     def _update(self, batch, index, replicas, logs, draw_fakes=True) -> Update:
@@ -185,12 +180,7 @@ class AdversarialTrainer(Trainer):
         """The discriminator's outputs by name on ``images``, with its other inputs (a
         ``label``) taken by name from ``conditions``; augmented by the DiffAugment policy, with
         draws of their own for each call of the step."""
-        if self.augment:
-            local = tf.shape(images)[0]
-            call = getattr(self._calls, "augment", 0)
-            self._calls.augment = call + 1
-            draws = self.draw("uniform", [DRAWS], local, "augment", call)
-            images = diff_augment(images, self.augment, draws)
+        images = self.augment_images(images)
         return self.call_network(self.discriminator, {**conditions, "image": images})
 
     def _uniform(self, stream, shape, local_batch, index):

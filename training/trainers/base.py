@@ -12,6 +12,9 @@ The base owns what must be right once for every kind and every ``tf.distribute``
   network's own ``losses`` (kernel regularizers, ...) are added once per global batch (each
   replica adds its share, since the optimizer sums the replicas' gradients), and the loss is
   scaled for float16 mixed precision by a ``LossScaleOptimizer``;
+* **what the discriminator sees** (a kind with ``augments``): DiffAugment of every image it
+  judges, gated by ADA's adaptive probability (``augment_draws``, ``augment_images``,
+  ``observe_reals``, ``finish_augmentation``; see ``augmentation.py``);
 * **EMA** of the networks the contract names, **what ships** (``shipped``), **what is
   checkpointed** (``checkpoint_parts``) and the **logs**, returned as global values on every
   replica, so the project's loop and Keras' ``fit`` read them alike.
@@ -23,13 +26,20 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections.abc import Callable, Mapping
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from training.trainers.augmentation import AdaptiveProbability
+from zoo.augment import DRAWS, diff_augment, gated_augment, parse_policy
 from zoo.contract import Contract
+
+# Room for this many augmented discriminator calls per step in the ``augment`` stream (each
+# call draws its own augmentation: real and fake images of each update, penalties' images).
+AUGMENT_CALLS = 64
 
 
 def feed(network: keras.Model, feeds: Mapping, training: bool):
@@ -72,6 +82,10 @@ class Trainer(keras.Model):
             untrained start (``None``: the decay from the first step).
         ship: ``ship(artifact, network) -> model``, the family's wrapper of what ships
             (``None``: the network itself).
+        augment: the DiffAugment policy of every image the discriminator sees (``zoo.augment``;
+            ``None``: none); only for a kind that ``augments``.
+        ada_target, ada_interval, ada_kimg: ADA's adaptive probability of applying ``augment``
+            (``AdaptiveProbability``; ``ada_target=None``: always applied).
 
     A subclass writes ``train_step(data)``, where ``data`` is one batch (a dict), or a tuple of
     ``batches_per_step`` batches when it reads more than one per step; it may set
@@ -82,6 +96,7 @@ class Trainer(keras.Model):
     draws_per_step = 1
     counter = "generator"
     batches_per_step = 1  # data batches one train_step takes (a sequence when more than 1)
+    augments = False  # whether the kind's discriminators see what ``augment_images`` makes
 
     def __init__(
         self,
@@ -91,9 +106,25 @@ class Trainer(keras.Model):
         ema_decay: float | None = None,
         ema_rampup: float | None = None,
         ship: Callable[[str, keras.Model], keras.Model] | None = None,
+        augment: str | None = None,
+        ada_target: float | None = None,
+        ada_interval: int = 4,
+        ada_kimg: float = 500.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.augment = parse_policy(augment)
+        if (self.augment or ada_target is not None) and not self.augments:
+            raise ValueError(f"{type(self).__name__} does not augment the discriminator's images")
+        if ada_target is not None and not self.augment:
+            raise ValueError("ada_target adapts the probability of a DiffAugment policy: give one")
+        self.ada = None
+        if ada_target is not None:
+            self.ada = AdaptiveProbability(ada_target, ada_interval, ada_kimg)
+        # This step's augmentation: which call of the step this is, the signs seen so far. Per
+        # thread: MirroredStrategy traces each replica's step in a thread of its own, and they
+        # interleave at every cross-replica merge (a shared counter gave replicas other draws).
+        self._augmenting = threading.local()
         missing = [n for n in contract.networks if n not in networks]
         if missing:
             raise ValueError(f"the family built no network named {', '.join(missing)}")
@@ -129,6 +160,15 @@ class Trainer(keras.Model):
         """The kind's trainer for an experiment ``config`` (``kwargs``: seed, ema_decay, ship):
         a kind reads the family's objective here."""
         return cls(networks, contract, **kwargs)
+
+    @staticmethod
+    def augment_options(objective) -> dict:
+        """The trainer's augmentation arguments from an ``objective`` section (none when it
+        has no ``augment`` key, or it is not set)."""
+        if not getattr(objective, "augment", None):
+            return {}
+        keys = ("augment", "ada_target", "ada_interval", "ada_kimg")
+        return {key: getattr(objective, key) for key in keys if hasattr(objective, key)}
 
     def net(self, name: str) -> keras.Model:
         return getattr(self, name)
@@ -258,8 +298,10 @@ class Trainer(keras.Model):
     # -- noise ----------------------------------------------------------------------------
 
     def stream_seed(self, stream: str, index: int) -> tf.Tensor:
-        """The stateless seed of draw ``index`` of this step from ``stream``."""
-        counter = tf.cast(self.step, tf.int64) * self.draws_per_step + index
+        """The stateless seed of draw ``index`` of this step from ``stream`` (``augment``:
+        room for ``AUGMENT_CALLS`` draws per step)."""
+        per_step = AUGMENT_CALLS if stream == "augment" else self.draws_per_step
+        counter = tf.cast(self.step, tf.int64) * per_step + index
         return tf.stack([tf.constant(stream_key(self.seed, stream), tf.int64), counter])
 
     def draw(self, kind: str, shape, local_batch, stream: str, index: int = 0, classes=None):
@@ -314,6 +356,79 @@ class Trainer(keras.Model):
         """The output of generator ``name`` on its inputs by name."""
         return feed(self.net(name), inputs, training)
 
+    # -- what the discriminator sees ----------------------------------------------------
+
+    def start_augmentation(self) -> None:
+        """Called at the start of every step (trace) of a kind that augments: the first call's
+        draws, no signs seen yet, and the steps done before this one."""
+        state = self._augmenting
+        state.calls, state.shared = 0, None
+        state.signs, state.count = tf.constant(0.0), tf.constant(0.0)
+        state.step = tf.identity(self.step) if self.ada is not None else None
+
+    def share_augmentation(self, index: int | None) -> None:
+        """Until the next call, every ``augment_draws`` gives draw ``index`` of the step (the
+        same draws for the same example: the paired kind's real and generated pairs of one
+        update); ``None``: each call its own draws again."""
+        self._augmenting.shared = index
+
+    def augment_draws(self, local_batch) -> tf.Tensor:
+        """This replica's rows of uniform [global batch, DRAWS (+ 1 for ADA's gate)] values of
+        the ``augment`` stream: the next call's draw of the step, or the shared one."""
+        state = self._augmenting
+        index = getattr(state, "shared", None)
+        if index is None:  # (outside a step: the step's first draw)
+            index = getattr(state, "calls", 0)
+            state.calls = index + 1
+        if index >= AUGMENT_CALLS:
+            raise ValueError(f"more than {AUGMENT_CALLS} augmented discriminator calls in a step")
+        width = DRAWS + (1 if self.ada is not None else 0)
+        return self.draw("uniform", [width], local_batch, "augment", index)
+
+    def augment_images(self, images: tf.Tensor, draws: tf.Tensor | None = None) -> tf.Tensor:
+        """``images`` as the discriminator sees them: the policy with ``draws`` (default: the
+        next call's), each image with ADA's probability p when ADA is on; the images
+        themselves without a policy."""
+        if not self.augment:
+            return images
+        if draws is None:
+            draws = self.augment_draws(tf.shape(images)[0])
+        if self.ada is None:
+            return diff_augment(images, self.augment, draws)
+        return gated_augment(images, self.augment, draws, self.ada.p)
+
+    def observe_reals(self, outputs, terms=None) -> None:
+        """ADA: adds the signs of a discriminator's outputs on this replica's real images to
+        the step's, read by the first of ``terms`` (default ``self.terms``) that has a
+        real-vs-fake output (``real_signs``); nothing without ADA."""
+        if self.ada is None:
+            return
+        for term in self.terms if terms is None else terms:
+            signs = term.real_signs(outputs)
+            if signs is not None:
+                state = self._augmenting
+                state.signs = state.signs + tf.reduce_sum(tf.stop_gradient(signs))
+                state.count = state.count + tf.cast(tf.size(signs), tf.float32)
+                return
+        raise ValueError("ADA reads the sign of a real-vs-fake output, and no term has one")
+
+    def finish_augmentation(self, global_batch, logs: dict) -> None:
+        """ADA, at the end of a step: the step's signs summed over the replicas, p moved when
+        an interval ends (``AdaptiveProbability.update``), and this replica's shares of
+        ``ada_p`` (p after the step) and ``ada_r_t`` (the step's mean sign) added to
+        ``logs``. Nothing without ADA."""
+        if self.ada is None:
+            return
+        state = self._augmenting
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync if ctx else 1
+        both = tf.stack([state.signs, state.count])
+        if replicas > 1:
+            both = ctx.all_reduce(tf.distribute.ReduceOp.SUM, both)
+        p = self.ada.update(both[0], both[1], state.step, global_batch)
+        logs["ada_p"] = p / replicas
+        logs["ada_r_t"] = state.signs / tf.maximum(both[1], 1.0)
+
     # -- what ships, what is saved, what is logged ----------------------------------------
 
     @property
@@ -351,6 +466,9 @@ class Trainer(keras.Model):
         if rng:
             parts["rng"] = tf.Module(name="rng")
             parts["rng"].states = rng
+        if self.ada is not None:  # only then: runs without ADA keep their checkpoints' parts
+            parts["augment"] = tf.Module(name="augment")
+            parts["augment"].state = dict(self.ada.state)
         return parts
 
     def watched_weights(self) -> list:

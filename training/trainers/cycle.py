@@ -10,7 +10,13 @@ families that share its shape: DiscoGAN, DualGAN, Ganilla).
    adversarial in each direction, cycle, identity);
 3. update each domain's discriminator on its real images against a history of translations
    into it (``ImagePool``), taken from the fakes of step 1 as the authors' code does;
-4. the EMA of the generators, when the run keeps one.
+4. the EMA of the generators, when the run keeps one;
+5. ADA's probability of augmenting, when adaptive (``Trainer.finish_augmentation``).
+
+With ``objective.augment`` every image a discriminator sees is augmented, real, translated (in
+the generators' update) or from the history pool (in its own), each call with draws of its own
+(the domains are unpaired: nothing to keep aligned). With ADA one p serves both directions:
+r_t is the mean sign over both discriminators' outputs on their real images.
 
 A family whose critics train more often than its generators (DualGAN's ``n_critic``:
 ``objective.d_steps``) gives each step ``d_steps`` batches: the first ``d_steps - 1`` update
@@ -126,7 +132,8 @@ class CycleTrainer(Trainer):
     """Trains two generators and two discriminators on unpaired images of two domains.
 
     Args:
-        networks, contract, seed, ema_decay, ship: see ``Trainer``.
+        networks, contract, seed, ema_decay, ship, augment, ada_target, ada_interval,
+            ada_kimg: see ``Trainer``.
         terms: the objective's pieces (``zoo.terms.TwoDomainTerm``s), summed.
         pool_size: generated images kept per domain for its discriminator (0: none).
         schedule: (constant steps, decay steps) of ``linear_decay``; ``None``: a constant rate.
@@ -140,6 +147,8 @@ class CycleTrainer(Trainer):
         >>> trainer.compile({name: keras.optimizers.Adam(2e-4, 0.5)
         ...                  for name in trainer.contract.updates})
     """
+
+    augments = True
 
     def __init__(
         self, networks, contract, terms, pool_size: int = 50, schedule=None, d_steps=1, **kwargs
@@ -169,6 +178,7 @@ class CycleTrainer(Trainer):
         constant = steps // 2 if constant is None else constant
         decay = objective.lr_decay_steps
         decay = steps - constant if decay is None else decay
+        kwargs = {**cls.augment_options(objective), **kwargs}
         return cls(
             networks,
             contract,
@@ -226,6 +236,7 @@ class CycleTrainer(Trainer):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         # This step's learning rates and random draws, before any update moves the counter.
         self.set_learning_rates(self.step)
+        self.start_augmentation()
         draws = [
             {d: self._pool_draws(d, local * replicas, i) for d in DOMAINS}
             for i in range(self.d_steps)
@@ -249,8 +260,8 @@ class CycleTrainer(Trainer):
                 if any(term.needs_identity for term in self.terms):
                     t.same[domain] = self.translate(into, real[domain])
                 if any(term.needs_real_outputs for term in self.terms):
-                    t.real_out[domain] = self.call_network(self.net(judge), {"image": real[domain]})
-                t.fake_out[domain] = self.call_network(self.net(judge), {"image": t.fake[domain]})
+                    t.real_out[domain] = self.judge(judge, real[domain])
+                t.fake_out[domain] = self.judge(judge, t.fake[domain])
             g_loss = total_loss(term.generator_loss(t) for term in self.terms)
         self.apply_jointly(GENERATORS, tape, g_loss)
         del tape
@@ -262,6 +273,7 @@ class CycleTrainer(Trainer):
         self.update_ema()
         # the generators' logs, then the discriminators' as their mean over the updates
         logs = {**t.logs, **{name: value / self.d_steps for name, value in d_logs.items()}}
+        self.finish_augmentation(local * replicas, logs)  # 5. ADA's p
         return self.global_logs(logs)
 
     def _update_discriminators(self, t: Translation, draws: dict, index: int, logs: dict) -> None:
@@ -272,17 +284,15 @@ class CycleTrainer(Trainer):
         generators_logs, t.logs = t.logs, logs
         t.fake_out, t.real_out, t.judged = {}, {}, history
         t.critics = {
-            domain: functools.partial(self._logits, self.net(judge))
-            for domain, (_, judge) in DOMAINS.items()
+            domain: functools.partial(self._logits, judge) for domain, (_, judge) in DOMAINS.items()
         }
         local = tf.shape(t.real["a"])[0]
         t.draw = functools.partial(self._uniform, local_batch=local, index=index)
         with tf.GradientTape(persistent=True) as tape:
             objectives = {}
             for domain, (_, judge) in DOMAINS.items():
-                d = self.net(judge)
-                t.real_out[domain] = self.call_network(d, {"image": t.real[domain]})
-                t.fake_out[domain] = self.call_network(d, {"image": history[domain]})
+                t.real_out[domain] = self.judge(judge, t.real[domain])
+                t.fake_out[domain] = self.judge(judge, history[domain])
                 loss = total_loss(term.discriminator_loss(t, domain) for term in self.terms)
                 objectives[judge] = self.objective(judge, loss)
         for judge in DISCRIMINATORS:
@@ -290,10 +300,17 @@ class CycleTrainer(Trainer):
             for term in self.terms:
                 term.after_discriminator_update(self.net(judge))
         del tape
+        for domain in DOMAINS:
+            self.observe_reals(t.real_out[domain])
         t.logs = generators_logs
 
-    def _logits(self, network, images):
-        return self.call_network(network, {"image": images})["logits"]
+    def judge(self, judge: str, images: tf.Tensor) -> dict:
+        """Discriminator ``judge``'s outputs by name on ``images``, augmented (draws of their
+        own for each call of the step)."""
+        return self.call_network(self.net(judge), {"image": self.augment_images(images)})
+
+    def _logits(self, judge, images):
+        return self.judge(judge, images)["logits"]
 
     def _uniform(self, stream, shape, local_batch, index):
         return self.draw("uniform", shape, local_batch, stream, index)

@@ -10,7 +10,17 @@ conditional discriminator on (source, image) pairs (pix2pix; next pix2pixHD, SRG
    held fixed (``detach()``);
 3. one generator update, against the updated discriminator: the adversarial term plus lambda
    times L1 (and whatever other pieces the family lists);
-4. the EMA of the generator, when kept.
+4. the EMA of the generator, when kept;
+5. ADA's probability of augmenting, when adaptive (``Trainer.finish_augmentation``).
+
+**Augmentation** (``objective.augment``, ``objective.ada_target``): every pair the
+discriminator sees, real or generated, is augmented, both images of a pair with the same draws
+(the same shift, cutout and colour change of the source and of the image), so that the pair
+stays aligned. One update's real and generated pairs of an example also share their draws
+(index 0 in the discriminator's update, 1 in the generator's): the discriminator compares
+like with like, and pix2pixHD's feature matching compares maps of equally transformed real and
+generated pairs, pixel for pixel. A discriminator that reads the image alone (SRGAN,
+CartoonGAN) sees the image augmented.
 
 The objective is a list of ``zoo.terms.Term``s (``Family.terms(objective)``): the trainer
 sums their ``discriminator_loss`` in step 2 and their ``generator_loss`` in step 3, each
@@ -60,7 +70,8 @@ class PairedTrainer(Trainer):
     ``networks["discriminator"]`` (inputs ``source`` and ``image``).
 
     Args:
-        networks, contract, seed, ema_decay, ship: see ``Trainer``.
+        networks, contract, seed, ema_decay, ship, augment, ada_target, ada_interval,
+            ada_kimg: see ``Trainer`` (and the module's docstring: pairs augmented alike).
         terms: the objective's pieces (``Family.terms(objective)``).
 
     Example:
@@ -72,6 +83,8 @@ class PairedTrainer(Trainer):
         ...                  "discriminator": keras.optimizers.Adam(2e-4, 0.5)})
         >>> trainer.fit(dataset_of_source_and_image, steps_per_epoch=100)
     """
+
+    augments = True
 
     def __init__(
         self, networks, contract, terms: list, warmup_terms=(), warmup_steps: int = 0, **kwargs
@@ -113,6 +126,7 @@ class PairedTrainer(Trainer):
         terms = family.terms(objective)
         warmup_terms = family.terms(objective, warmup=True) if warmup_steps else []
         _bind_feature_networks([*terms, *warmup_terms])
+        kwargs = {**cls.augment_options(objective), **kwargs}
         return cls(
             networks,
             contract,
@@ -144,16 +158,20 @@ class PairedTrainer(Trainer):
         update = self._update(batch, inputs, fake, local * replicas, logs)
 
         # 2. The discriminator: (source, real) is real, (source, G(source)) is fake.
+        self.start_augmentation()
+        self.share_augmentation(0)  # one draw per example for its pairs in this update
         with tf.GradientTape() as d_tape:
             update.real_out = self.discriminate(inputs["source"], batch["image"])
             update.fake_out = self.discriminate(inputs["source"], tf.stop_gradient(fake))
             loss = total_loss(term.discriminator_loss(update) for term in self.terms)
             objective = self.objective("discriminator", loss)
         self.apply("discriminator", d_tape, objective)
+        self.observe_reals(update.real_out)
         for term in self.terms:
             term.after_discriminator_update(self.discriminator)
 
         # 3. The generator, against the updated discriminator: adversarial + lambda * L1.
+        self.share_augmentation(1)
         for term in self.terms:
             term.prepare_generator(update)
         with g_tape:  # the same tape, which holds G's forward pass of step 1
@@ -164,6 +182,7 @@ class PairedTrainer(Trainer):
 
         # 4. EMA of the generator.
         self.update_ema()
+        self.finish_augmentation(local * replicas, logs)  # 5. ADA's p
         return self.global_logs(logs)
 
     def _warmup_step(self, batch, inputs, global_batch, logs):
@@ -195,8 +214,17 @@ class PairedTrainer(Trainer):
         )
 
     def discriminate(self, source, images) -> dict:
-        """The discriminator's outputs by name on the pair (``source``, ``images``)."""
+        """The discriminator's outputs by name on the pair (``source``, ``images``), both
+        augmented with the same draws (the source only if the discriminator reads it)."""
+        if self.augment:
+            draws = self.augment_draws(tf.shape(images)[0])
+            images = self.augment_images(images, draws)
+            if "source" in self._discriminator_inputs():
+                source = self.augment_images(source, draws)
         return self.call_network(self.discriminator, {"source": source, "image": images})
+
+    def _discriminator_inputs(self) -> list[str]:
+        return [t.name.split(":")[0] for t in self.discriminator.inputs]
 
     def _uniform(self, stream, shape, local_batch, index=0):
         return self.draw("uniform", shape, local_batch, stream, index)

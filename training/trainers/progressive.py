@@ -11,7 +11,11 @@ the middle of ProGAN's fade-in say, continues exactly as if it had not stopped):
    objective's terms; a ``zoo.terms.Lazy`` term runs only on the steps where
    ``step % every == 0``, its loss scaled by ``every`` (StyleGAN2's lazy R1, every 16 steps);
 2. one generator update on fresh fakes (a lazy term likewise: StyleGAN2's path length, every 4);
-3. the EMA of the generator.
+3. the EMA of the generator;
+4. ADA's probability of augmenting, when adaptive (``Trainer.finish_augmentation``).
+
+With ``objective.augment`` every image the discriminator sees (the real images after the
+schedules' blur, fakes, a penalty's interpolates) is augmented, each call with draws of its own.
 
 The kind reads from the family's ``terms(objective)`` a list of terms and schedules; the noise
 comes from the base's named streams (``z`` for the generator's inputs, ``gp`` for a penalty's
@@ -35,7 +39,8 @@ class ProgressiveTrainer(Trainer):
     and terms on their own intervals.
 
     Args:
-        networks, contract, seed, ema_decay, ship: see ``Trainer``.
+        networks, contract, seed, ema_decay, ship, augment, ada_target, ada_interval,
+            ada_kimg: see ``Trainer``.
         terms: the objective's terms (``zoo.terms.Term``, ``Lazy`` ones included) and schedules
             (``zoo.terms.Schedule``), as ``Family.terms(objective)`` lists them.
         d_steps: discriminator updates per generator update.
@@ -47,6 +52,8 @@ class ProgressiveTrainer(Trainer):
         >>> trainer.compile({"generator": keras.optimizers.Adam(1e-3, 0.0, 0.99),
         ...                  "discriminator": keras.optimizers.Adam(1e-3, 0.0, 0.99)})
     """
+
+    augments = True
 
     def __init__(self, networks, contract, terms: list, d_steps: int = 1, **kwargs):
         super().__init__(networks, contract, **kwargs)
@@ -66,6 +73,7 @@ class ProgressiveTrainer(Trainer):
         terms and schedules (the loss pair alone when the family lists none)."""
         objective = config.objective
         terms = family.terms(objective) if family.terms else [Adversarial(get_loss(objective.loss))]
+        kwargs = {**cls.augment_options(objective), **kwargs}
         return cls(networks, contract, terms=terms, d_steps=objective.d_steps, **kwargs)
 
     @property
@@ -80,6 +88,7 @@ class ProgressiveTrainer(Trainer):
             raise ValueError(f"train_step needs {self.d_steps} batches, got {len(batches)}")
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         step = tf.cast(self.step, tf.int64)  # steps done before this one
+        self.start_augmentation()
 
         # 0. Schedules: what the step number decides (ProGAN's level of detail).
         shown = {}
@@ -101,6 +110,7 @@ class ProgressiveTrainer(Trainer):
                 loss = total_loss(term.discriminator_loss(update) for term in self.terms)
                 objective = self.objective("discriminator", loss)
             self.apply("discriminator", tape, objective)
+            self.observe_reals(update.real_out)
             for term in self.terms:
                 term.after_discriminator_update(self.discriminator)
 
@@ -123,6 +133,7 @@ class ProgressiveTrainer(Trainer):
         logs.update({name: value / self.d_steps for name, value in d_logs.items()})
         logs.update(g_logs)
         logs.update(shown)
+        self.finish_augmentation(tf.shape(batch["image"])[0] * replicas, logs)  # 4. ADA's p
         return self.global_logs(logs)
 
     def _update(self, batch, index, replicas, step, logs, draw_fakes=True) -> Update:
@@ -143,8 +154,10 @@ class ProgressiveTrainer(Trainer):
         )
 
     def discriminate(self, images, conditions) -> dict:
-        """The discriminator's outputs by name on ``images``, its other inputs (a ``label``)
-        taken by name from ``conditions``."""
+        """The discriminator's outputs by name on ``images`` (augmented, with draws of their
+        own for each call of the step), its other inputs (a ``label``) taken by name from
+        ``conditions``."""
+        images = self.augment_images(images)
         return self.call_network(self.discriminator, {**conditions, "image": images})
 
     def _uniform(self, stream, shape, local_batch, index):

@@ -61,6 +61,7 @@ from zoo.terms.core import (
     cross_entropy,
     l1_per_example,
     l2_per_example,
+    mean_signs,
 )
 from zoo.terms.paired import (
     ConditionalAdversarial,
@@ -130,4 +131,5 @@ __all__ = [
     "l1_per_example",
     "l2_per_example",
     "logit_maps",
+    "mean_signs",
 ]

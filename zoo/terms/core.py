@@ -84,6 +84,19 @@ class Term:
         """Runs after each discriminator update (e.g. WGAN's weight clipping)."""
         return None
 
+    def real_signs(self, real_out: dict) -> tf.Tensor | None:
+        """[B]: each real example's mean sign of the discriminator's real-vs-fake output about
+        the pair's threshold (what ADA's r_t averages), or ``None`` when the term reads no such
+        output."""
+        return None
+
+
+def mean_signs(logits: tf.Tensor, threshold: float) -> tf.Tensor:
+    """[B]: the mean of sign(``logits`` - ``threshold``) over each example's entries (the one
+    logit, or the patches of a PatchGAN's map)."""
+    flat = tf.reshape(tf.cast(logits, tf.float32), [tf.shape(logits)[0], -1])
+    return tf.reduce_mean(tf.sign(flat - threshold), axis=1)
+
 
 def accuracy(correct: tf.Tensor, global_batch: tf.Tensor) -> tf.Tensor:
     """This replica's share of the global batch's mean share of ``correct``: each example's
@@ -134,6 +147,11 @@ class Adversarial(Term):
 
     def logit(self, outputs: dict) -> tf.Tensor:
         return outputs[self.output]
+
+    def real_signs(self, real_out):
+        if self.pair.threshold is None:  # a critic: no real/fake boundary
+            return None
+        return mean_signs(self.logit(real_out), self.pair.threshold)
 
     def discriminator_loss(self, update):
         real, fake = self.logit(update.real_out), self.logit(update.fake_out)

@@ -9,7 +9,14 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from zoo.losses import NON_SATURATING, LossPair, global_mean, reduce_loss
-from zoo.terms.core import Adversarial, Term, accuracy, l1_per_example, l2_per_example
+from zoo.terms.core import (
+    Adversarial,
+    Term,
+    accuracy,
+    l1_per_example,
+    l2_per_example,
+    mean_signs,
+)
 
 
 @dataclasses.dataclass
@@ -212,6 +219,12 @@ class MultiScaleAdversarial(Term):
         loss = self.d_scale * total
         update.log("d_loss", loss)
         return loss
+
+    def real_signs(self, real_out):
+        if self.pair.threshold is None:
+            return None
+        names = logit_maps(real_out)  # each scale's map weighs alike
+        return tf.add_n([mean_signs(real_out[n], self.pair.threshold) for n in names]) / len(names)
 
     def generator_loss(self, update):
         loss = 0.0

@@ -75,6 +75,9 @@ class Lazy(Term):
     def after_discriminator_update(self, discriminator):
         self.term.after_discriminator_update(discriminator)
 
+    def real_signs(self, real_out):
+        return self.term.real_signs(real_out)
+
 
 class Schedule:
     """A value computed from the step in the graph at the start of every training step (by the

@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from zoo.losses import LossPair, batch_mean, gradient_penalty, reduce_loss
-from zoo.terms.core import clip_weights, l1_per_example
+from zoo.terms.core import clip_weights, l1_per_example, mean_signs
 
 
 @dataclasses.dataclass
@@ -84,6 +84,10 @@ class TwoDomainTerm:
         """Runs after each discriminator's update (DualGAN's weight clipping, say)."""
         return None  # (a body of its own: AutoGraph cannot convert a docstring-only method)
 
+    def real_signs(self, real_out: dict) -> tf.Tensor | None:
+        """[B]: as ``zoo.terms.Term.real_signs``, on one domain's discriminator's outputs."""
+        return None
+
 
 @dataclasses.dataclass
 class DomainAdversarial(TwoDomainTerm):
@@ -110,6 +114,11 @@ class DomainAdversarial(TwoDomainTerm):
             loss += self.generator_scale * reduce_loss(per_example, t.global_batch)
         t.log("g_loss", loss)
         return loss
+
+    def real_signs(self, real_out):
+        if self.pair.threshold is None:
+            return None
+        return mean_signs(real_out["logits"], self.pair.threshold)
 
     def discriminator_loss(self, t, domain):
         real, fake = t.real_out[domain]["logits"], t.fake_out[domain]["logits"]
