@@ -309,9 +309,10 @@ def _with_exports(sampler: Sampler, run_dir: Path, variants: tuple[str, ...]) ->
     variants cannot be exported."""
     import zoo
 
-    family = zoo.get_family(sampler.run_config.get("family", ""))
-    if family.exports is None:
-        return
+    name = sampler.run_config.get("family")
+    if name not in zoo.list_families() or zoo.get_family(name).exports is None:
+        return  # a bare generator.keras, or a family that ships the generator alone
+    family = zoo.get_family(name)
     network = _trained_network(run_dir, sampler.run_config, family, required=bool(variants))
     if network is None:
         why = "the run folder has no checkpoint to build it from (resume the run to write one)"
