@@ -1,5 +1,9 @@
 """python -m export RUN_DIR [--format F[,F]] [--quantize Q[,Q]] [--uint8] [--out DIR]
-[--direction AB|BA] [--ort-web DIR]"""
+[--direction AB|BA] [--ort-web DIR] [--VARIANT ...]
+
+``--VARIANT`` flags are the registered families' export variants (``Family.variants``:
+stylegan2's ``--truncation`` and ``--noise``); on a run of a family that does not offer one,
+the flag is a one-line error naming the families that do."""
 
 from __future__ import annotations
 
@@ -62,6 +66,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         metavar="DIR",
         help="for --format web: onnxruntime-web's dist folder, instead of installing it with npm",
     )
+    import zoo  # the families' export variants become flags (registering imports no Keras)
+
+    for variant, families in zoo.export_variants().items():
+        texts = list(dict.fromkeys(families.values()))
+        parser.add_argument(
+            f"--{variant}",
+            action="store_true",
+            help=f"{' / '.join(texts)}; for runs of {', '.join(families)} (default folder "
+            f"RUN_DIR/export_{variant})",
+        )
     return parser.parse_args(argv)
 
 
@@ -98,8 +112,11 @@ def options_from(args):
         raise ValueError(f"unknown direction {args.direction!r}; accepted: {', '.join(DIRECTIONS)}")
     if args.ort_web and "web" not in formats:
         raise ValueError("--ort-web applies to the web page; add --format web")
+    import zoo
+
+    chosen = tuple(v for v in zoo.export_variants() if getattr(args, v, False))
     return ExportOptions(
-        formats, variants, args.uint8, args.opset, args.repeats, direction, args.ort_web
+        formats, variants, args.uint8, args.opset, args.repeats, direction, args.ort_web, chosen
     )
 
 
@@ -150,7 +167,7 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     from export.core import export_run
-    from export.sampler import DestinationError, DirectionError
+    from export.sampler import DestinationError, DirectionError, VariantError
 
     try:
         report = export_run(args.run_dir, args.out, options)
@@ -158,15 +175,23 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         # a destination or direction refused before any work is a usage error; anything else,
         # a failed export
-        return 2 if isinstance(err, (DestinationError, DirectionError)) else 1
+        usage = (DestinationError, DirectionError, VariantError)
+        return 2 if isinstance(err, usage) else 1
     machine = report["machine"]
     which = f" ({report['translates']}, {report['generator']})" if "translates" in report else ""
+    if "variants" in report:
+        which += f" (variants: {', '.join(report['variants'])})"
     print(f"exported {args.run_dir}{which} -> {report['out']}")
     if "parity_inputs" in report:
         print(f"parity inputs: {report['parity_inputs']}")
     inputs = ", ".join(f"{i['name']} {i['dtype']} {i['shape']}" for i in report["inputs"])
     output = report["output"]
     print(f"inputs: {inputs}; output: image {output['dtype']} {output['shape']}")
+    for name in report.get("parts", {}).get("order", []):
+        part = report["parts"][name]
+        ins = ", ".join(f"{i['name']} {i['dtype']} {i['shape']}" for i in part["inputs"])
+        out = part["output"]
+        print(f"part {name}: {ins} -> {out['name']} {out['dtype']} {out['shape']}")
     print(
         f"machine: {machine['cpu_count']} CPUs, {machine['platform']}, TF {machine['tensorflow']}, "
         f"onnxruntime {machine['onnxruntime']}, LiteRT {machine['ai_edge_litert']}"

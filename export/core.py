@@ -10,6 +10,14 @@ exports on its own (``ExportOptions.direction``), by default into its own folder
 A -> B, as for every run, ``export_ba`` for B -> A), its files named after the generator they
 come from (``generator_ba.onnx``, ``saved_model_ba``, ...), and the report and model card say
 which direction they hold.
+
+A family with ``Family.exports`` (StyleGAN2) ships its generator's parts too: each gets a
+signature in the SavedModel (beside ``serving_default``), its own ``NAME.onnx`` and a float32
+``NAME.tflite``, each checked against the Keras part on the inputs the parts before it give
+(``Sampler.part_inputs``), and the Keras parts composed must give the generator's images. Its
+``Family.variants`` (``ExportOptions.variants``: StyleGAN2's ``truncation`` and ``noise``)
+export the generator and its parts with more inputs, by default into their own folder
+(``export_truncation``, ``export_truncation_noise``, ...).
 """
 
 from __future__ import annotations
@@ -31,7 +39,9 @@ from export.sampler import (
     Sampler,
     check_direction,
     check_run_dir,
+    check_variants,
     load_sampler,
+    read_config,
 )
 
 FORMATS = ("savedmodel", "tflite", "onnx", "serving")  # what --format all writes
@@ -55,6 +65,7 @@ class ExportOptions:
     repeats: int = 20
     direction: str = "AB"  # a two-domain run's BA exports its generator_ba.keras
     ort_web: str | None = None  # a folder with onnxruntime-web's files (else npm installs it)
+    variants: tuple[str, ...] = ()  # the family's export variants (``Family.variants``)
 
     def __post_init__(self):
         wanted = set(self.formats)
@@ -72,12 +83,17 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, options=None)
     options = options or ExportOptions()
     run_dir = check_run_dir(run_dir)
     check_direction(run_dir, options.direction)  # a direction it ships a generator for
-    out = destination(run_dir, out, options.direction)  # refused before anything is loaded
+    check_variants(read_config(run_dir), options.variants)  # variants its family offers
+    # refused before anything is loaded
+    out = destination(run_dir, out, options.direction, options.variants)
     fmt.check_opset(options.opset)
+    options, deploy_skipped = _deployment_with_variants(options)
     runtime = web.find_runtime(options.ort_web) if "web" in options.formats else None
-    sampler = load_sampler(run_dir, uint8=options.uint8, direction=options.direction)
-    skipped = _skipped(sampler, options)
-    if skipped:
+    sampler = load_sampler(
+        run_dir, uint8=options.uint8, direction=options.direction, variants=options.variants
+    )
+    skipped = {**deploy_skipped, **_skipped(sampler, options)}
+    if any(k.startswith("tflite-") for k in skipped):
         options = dataclasses.replace(
             options,
             tflite_variants=tuple(
@@ -95,8 +111,12 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, options=None)
             ) from None
         rows = _check_all(sampler, artifacts, options)
         report = _report(run_dir, sampler, options, rows)
+        if sampler.parts:
+            report["parts"] = _parts(sampler)
         if deploy:
             report["deploy"] = deploy
+        if sampler.skipped_parts:
+            skipped = {**skipped, **sampler.skipped_parts}
         if skipped:
             report["skipped"] = skipped
         failed = [r for r in rows if not r["passed"]]
@@ -127,6 +147,20 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, options=None)
     return report
 
 
+def _deployment_with_variants(options: ExportOptions) -> tuple[ExportOptions, dict[str, str]]:
+    """``options`` without the deployment folders (``serving``, ``web``) when it exports
+    variants, and why each is left out: they serve the generator as it ships (Triton batches
+    every input, and a truncation ``psi`` has no batch dimension; the page feeds ``z``)."""
+    deploy = [f for f in options.formats if f in NEEDS] if options.variants else []
+    if not deploy:
+        return options, {}
+    flags = " ".join(f"--{v}" for v in options.variants)
+    why = f"written for the generator without variants (export without {flags})"
+    why = {f: why for f in deploy}
+    kept = tuple(f for f in options.formats if f not in deploy)
+    return dataclasses.replace(options, formats=kept), why
+
+
 def _skipped(sampler: Sampler, options: ExportOptions) -> dict[str, str]:
     """The variants asked for that the family does not offer, with why
     (``Family.no_int8``, ``Family.no_dynamic``)."""
@@ -142,15 +176,19 @@ def _skipped(sampler: Sampler, options: ExportOptions) -> dict[str, str]:
     }
 
 
-def default_folder(direction: str = "AB") -> str:
+def default_folder(direction: str = "AB", variants=()) -> str:
     """The export folder's name in the run folder: ``export`` for A -> B (every run's one
-    generator), ``export_ba`` for B -> A."""
-    return "export" if direction.upper() == "AB" else f"export_{direction.lower()}"
+    generator), ``export_ba`` for B -> A; with export variants, their names after it
+    (``export_truncation_noise``)."""
+    name = "export" if direction.upper() == "AB" else f"export_{direction.lower()}"
+    return "_".join([name, *variants])
 
 
-def destination(run_dir: str | Path, out: str | Path | None = None, direction: str = "AB") -> Path:
-    """The export folder ``out`` (default ``run_dir/export``, ``default_folder(direction)``),
-    if export may write it.
+def destination(
+    run_dir: str | Path, out: str | Path | None = None, direction: str = "AB", variants=()
+) -> Path:
+    """The export folder ``out`` (default ``run_dir/export``,
+    ``default_folder(direction, variants)``), if export may write it.
 
     Export replaces only what it wrote itself: ``out`` must not exist yet, be an empty folder,
     or be an earlier export, recognised by its report.json and model_card.json (JSON objects
@@ -158,7 +196,7 @@ def destination(run_dir: str | Path, out: str | Path | None = None, direction: s
     report lists. Anything else (a file, a symbolic link, a folder of the user's, an earlier
     export the user has added files to) raises ``DestinationError`` and is left untouched.
     """
-    out = Path(out) if out is not None else Path(run_dir) / default_folder(direction)
+    out = Path(out) if out is not None else Path(run_dir) / default_folder(direction, variants)
     if out.name in ("", ".", ".."):  # name the folder, so a sibling staging folder can be made
         out = Path(os.path.abspath(out))
     problem = _destination_problem(out)
@@ -275,16 +313,29 @@ def _write_all(
     )
     if "savedmodel" in options.formats:
         artifacts.append(saved_model)
+    parts = sampler.parts
+    if "savedmodel" in options.formats:  # a signature each, in the one SavedModel
+        artifacts += [
+            fmt.Artifact("savedmodel", "float32", saved_model.path, p.name, p.output_name)
+            for p in parts
+        ]
     if "tflite" in options.formats:
         for variant in options.tflite_variants:
             name = f"{stem}.tflite" if variant == "float32" else f"{stem}_{variant}.tflite"
             artifacts.append(fmt.write_tflite(sampler, saved_model.path, variant, folder / name))
+        if "float32" in options.tflite_variants:  # the parts in float32 only (PART_FORMATS)
+            for part in parts:
+                path = folder / f"{part.name}.tflite"
+                artifacts.append(fmt.write_tflite(sampler, saved_model.path, "float32", path, part))
     if "savedmodel" not in options.formats:
         shutil.rmtree(saved_model.path)
     onnx = None
     if "onnx" in options.formats:
         onnx = fmt.write_onnx(sampler, folder / f"{stem}.onnx", options.opset)
         artifacts.append(onnx)
+        for part in parts:
+            path = folder / f"{part.name}.onnx"
+            artifacts.append(fmt.write_onnx(sampler, path, options.opset, part))
     deploy = {}
     if "serving" in options.formats:
         deploy[serving.SERVING_FOLDER] = serving.write_serving(
@@ -298,16 +349,20 @@ def _write_all(
 
 
 def _check_all(sampler: Sampler, artifacts, options: ExportOptions) -> list[dict]:
+    """A row per artifact: its parity with the Keras generator, or with the Keras part it
+    exports on the same inputs (``Sampler.part_inputs``), and its latency."""
     feeds = sampler.example_inputs(PARITY_BATCH, seed=0)
-    expected = sampler.reference(feeds)
     timing_feeds = {b: sampler.example_inputs(b, seed=1) for b in LATENCY_BATCHES}
-    rows = [_row("keras", None, sampler.reference, feeds, expected, timing_feeds, options)]
+    checks = {None: (feeds, sampler.reference(feeds), timing_feeds, options.uint8)}
+    by_part = {b: sampler.part_inputs(f) for b, f in timing_feeds.items()}
+    for part, part_feeds in sampler.part_inputs(feeds).items():
+        timing = {b: by_part[b][part] for b in LATENCY_BATCHES}
+        own = next(p for p in sampler.parts if p.name == part)
+        checks[part] = (part_feeds, own.reference(part_feeds), timing, own.uint8)
+    rows = [_row("keras", None, sampler.reference, *checks[None], options)]
     for artifact in artifacts:
-        rows.append(
-            _row(
-                artifact.key, artifact, fmt.runner(artifact), feeds, expected, timing_feeds, options
-            )
-        )
+        run = fmt.runner(artifact)
+        rows.append(_row(artifact.key, artifact, run, *checks[artifact.part], options))
     float32 = next((r for r in rows if r["format"] == "tflite-float32"), None)
     for row in rows:
         if row["format"].startswith("tflite-") and float32 and row is not float32:
@@ -316,7 +371,7 @@ def _check_all(sampler: Sampler, artifacts, options: ExportOptions) -> list[dict
     return rows
 
 
-def _row(key, artifact, run, feeds, expected, timing_feeds, options) -> dict:
+def _row(key, artifact, run, feeds, expected, timing_feeds, uint8, options) -> dict:
     variant = artifact.variant if artifact else "float32"
     try:
         actual = run(feeds)
@@ -330,9 +385,10 @@ def _row(key, artifact, run, feeds, expected, timing_feeds, options) -> dict:
         numbers = verify.parity(expected, actual)
     except ValueError as err:
         raise ExportError(f"the {key} export {err}") from None
-    max_abs, min_psnr = verify.tolerance(variant, options.uint8)
+    max_abs, min_psnr = verify.tolerance(variant, uint8)
     return {
         "format": key,
+        **({"part": artifact.part} if artifact and artifact.part else {}),
         "file": str(artifact.path) if artifact else "",
         "bytes": artifact.size() if artifact else None,
         **numbers,
@@ -377,6 +433,30 @@ def _report(run_dir: Path, sampler: Sampler, options: ExportOptions, rows: list[
     }
 
 
+def _parts(sampler: Sampler) -> dict:
+    """The parts' inputs and outputs, in the order they compose, and how far the Keras parts
+    composed are from the Keras generator on the parity inputs (a one-line ``ExportError``
+    beyond the float32 tolerance: then the parts are not pieces of this generator)."""
+    feeds = sampler.example_inputs(PARITY_BATCH, seed=0)
+    last = sampler.parts[-1]
+    composed = last.reference(sampler.part_inputs(feeds)[last.name])
+    diff = verify.parity(sampler.reference(feeds), composed)["max_abs_diff"]
+    limit = verify.tolerance("float32", sampler.uint8)[0]
+    if diff > limit:
+        raise ExportError(
+            f"the parts {', '.join(p.name for p in sampler.parts)} composed differ from the "
+            f"generator by max {diff:.3g} (accepted: {limit:.3g})"
+        )
+    return {
+        "order": [p.name for p in sampler.parts],
+        **{
+            p.name: {"inputs": [s.as_dict() for s in p.inputs], "output": p.output}
+            for p in sampler.parts
+        },  # fmt: skip
+        "composed_max_abs_diff": diff,
+    }
+
+
 def _model_card(run_dir: Path, sampler: Sampler, rows: list[dict]) -> dict:
     config = sampler.run_config
     data = config.get("data", {})
@@ -413,6 +493,8 @@ def _which(sampler: Sampler) -> dict:
     from training.translation import DIRECTION_NAMES
 
     which = {"generator": f"{sampler.artifact}.keras"}
+    if sampler.variants:
+        which["variants"] = list(sampler.variants)
     if sampler.two_way:
         which["direction"] = sampler.direction
         which["translates"] = DIRECTION_NAMES[sampler.direction]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.sampler import ExportError, Sampler
+from export.sampler import ExportError, Part, Sampler
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8")
 CALIBRATION_SAMPLES = 200
@@ -47,10 +47,17 @@ class Artifact:
     format: str  # savedmodel | tflite | onnx
     variant: str  # float32 | float16 | dynamic | int8
     path: Path
+    part: str | None = None  # a part of the generator (``Part``): its signature, its file
+    output: str = "image"  # the output it is compared on
 
     @property
     def key(self) -> str:
-        return self.format if self.format != "tflite" else f"tflite-{self.variant}"
+        key = self.format if self.format != "tflite" else f"tflite-{self.variant}"
+        return f"{key}:{self.part}" if self.part else key
+
+    @property
+    def signature(self) -> str:
+        return self.part or "serving_default"
 
     def size(self) -> int:
         if self.path.is_dir():
@@ -59,7 +66,8 @@ class Artifact:
 
 
 def write_savedmodel(sampler: Sampler, path: Path) -> Artifact:
-    """A SavedModel whose ``serving_default`` signature takes the named inputs."""
+    """A SavedModel whose ``serving_default`` signature takes the named inputs, with a
+    signature of its own for each of the generator's parts (``sampler.parts``)."""
     import keras
 
     archive = keras.export.ExportArchive()
@@ -67,6 +75,11 @@ def write_savedmodel(sampler: Sampler, path: Path) -> Artifact:
     archive.add_endpoint(
         "serving_default", sampler.serve, input_signature=[s.tensor_spec() for s in sampler.inputs]
     )
+    for part in sampler.parts:
+        archive.track(part.model)
+        archive.add_endpoint(
+            part.name, part.serve, input_signature=[s.tensor_spec() for s in part.inputs]
+        )
     try:
         archive.write_out(str(path), verbose=False)
     except Exception as err:  # noqa: BLE001 (TF raises many types)
@@ -74,10 +87,16 @@ def write_savedmodel(sampler: Sampler, path: Path) -> Artifact:
     return Artifact("savedmodel", "float32", path)
 
 
-def write_tflite(sampler: Sampler, saved_model: Path, variant: str, path: Path) -> Artifact:
+def write_tflite(
+    sampler: Sampler, saved_model: Path, variant: str, path: Path, part: Part | None = None
+) -> Artifact:
+    """The SavedModel's ``serving_default`` signature (or ``part``'s) alone as a TFLite file."""
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    signature = part.name if part else "serving_default"
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(saved_model), signature_keys=[signature]
+    )
     if variant == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -102,20 +121,32 @@ def write_tflite(sampler: Sampler, saved_model: Path, variant: str, path: Path) 
             f"TFLite ({variant}) conversion failed: {what}; export the other formats with "
             "--format savedmodel,onnx"
         ) from None
-    path.write_bytes(with_metadata(flatbuffer, tflite_description(sampler, variant)))
+    path.write_bytes(with_metadata(flatbuffer, tflite_description(sampler, variant, part)))
+    if part:
+        return Artifact("tflite", variant, path, part.name, part.output_name)
     return Artifact("tflite", variant, path)
 
 
-def tflite_description(sampler: Sampler, variant: str) -> dict:
+def tflite_description(sampler: Sampler, variant: str, part: Part | None = None) -> dict:
     """What a mobile developer needs beside the signature: each input's shape, type and
-    distribution, and the output's value range (the TFLite file's ``ganzoo`` metadata)."""
+    distribution, and the output's value range (the TFLite file's ``ganzoo`` metadata). A
+    part's input that is another part's output (``ws``) is described as that."""
     described = sampler.contract.describe()
+    inputs = part.inputs if part else sampler.inputs
+    made_by = {p.output_name: p.name for p in sampler.parts}
     return {
-        "signature": "serving_default",
+        "signature": part.name if part else "serving_default",
         "family": sampler.run_config.get("family"),
         "variant": variant,
-        "inputs": [{**s.as_dict(), "distribution": described[s.name]} for s in sampler.inputs],
-        "output": sampler.output,
+        **({"variants": list(sampler.variants)} if sampler.variants else {}),
+        "inputs": [
+            {
+                **s.as_dict(),
+                "distribution": described.get(s.name) or f"the output of {made_by.get(s.name)}",
+            }
+            for s in inputs
+        ],
+        "output": part.output if part else sampler.output,
     }
 
 
@@ -145,13 +176,15 @@ def read_metadata(path: Path) -> dict:
     raise ExportError(f"{path} has no {TFLITE_METADATA!r} metadata")
 
 
-def write_onnx(sampler: Sampler, path: Path, opset: int) -> Artifact:
+def write_onnx(sampler: Sampler, path: Path, opset: int, part: Part | None = None) -> Artifact:
+    """The generator (or one of its parts) as an ONNX file."""
     import tensorflow as tf
     import tf2onnx
 
     check_opset(opset)
-    specs = [s.tensor_spec() for s in sampler.inputs]
-    function = tf.function(sampler.serve, input_signature=specs)
+    graph = part or sampler
+    specs = [s.tensor_spec() for s in graph.inputs]
+    function = tf.function(graph.serve, input_signature=specs)
     advice = "try another --opset or export the other formats with --format savedmodel,tflite"
     with _tf2onnx_errors() as errors:
         try:
@@ -165,6 +198,8 @@ def write_onnx(sampler: Sampler, path: Path, opset: int) -> Artifact:
     if errors:
         # from_function logs a node it cannot convert and carries on, writing a broken graph
         raise ExportError(f"ONNX conversion (opset {opset}) failed: {errors[0]}; {advice}")
+    if part:
+        return Artifact("onnx", "float32", path, part.name, part.output_name)
     return Artifact("onnx", "float32", path)
 
 
@@ -224,7 +259,7 @@ def runner(artifact: Artifact, threads: int | None = None) -> Runner:
     threads = threads or os.cpu_count() or 1
     load = {"savedmodel": _savedmodel_runner, "tflite": _tflite_runner, "onnx": _onnx_runner}
     try:
-        return load[artifact.format](artifact.path, threads)
+        return load[artifact.format](artifact, threads)
     except ExportError:
         raise
     except Exception as err:  # noqa: BLE001
@@ -233,23 +268,25 @@ def runner(artifact: Artifact, threads: int | None = None) -> Runner:
         ) from None
 
 
-def _savedmodel_runner(path: Path, threads: int) -> Runner:
+def _savedmodel_runner(artifact: Artifact, threads: int) -> Runner:
     import tensorflow as tf
 
-    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-    return lambda feeds: signature(**{k: tf.constant(v) for k, v in feeds.items()})["image"].numpy()
+    signature = tf.saved_model.load(str(artifact.path)).signatures[artifact.signature]
+    return lambda feeds: signature(**{k: tf.constant(v) for k, v in feeds.items()})[
+        artifact.output
+    ].numpy()
 
 
-def _tflite_runner(path: Path, threads: int) -> Runner:
+def _tflite_runner(artifact: Artifact, threads: int) -> Runner:
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter = Interpreter(model_path=str(artifact.path), num_threads=threads)
     inputs = {d["name"]: d for d in interpreter.get_input_details()}
     output = interpreter.get_output_details()[0]["index"]
     shapes: dict[str, tuple] = {}
 
     def run(feeds):
-        details = {name: _tflite_input(inputs, name) for name in feeds}
+        details = {name: _tflite_input(inputs, name, artifact.signature) for name in feeds}
         # Resize every input before allocating: inputs that meet in the graph (z and label)
         # must agree on the batch size when the tensors are allocated.
         resized = False
@@ -267,22 +304,22 @@ def _tflite_runner(path: Path, threads: int) -> Runner:
     return run
 
 
-def _tflite_input(details: dict, name: str) -> dict:
-    # the converter names inputs "serving_default_<name>:0"
+def _tflite_input(details: dict, name: str, signature: str = "serving_default") -> dict:
+    # the converter names inputs "<signature>_<name>:0"
     for key, detail in details.items():
-        if key == name or key.startswith(f"serving_default_{name}:"):
+        if key == name or key.startswith(f"{signature}_{name}:"):
             return detail
     raise ExportError(f"the TFLite model has no input {name!r} (it has {', '.join(details)})")
 
 
-def _onnx_runner(path: Path, threads: int) -> Runner:
+def _onnx_runner(artifact: Artifact, threads: int) -> Runner:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return lambda feeds: session.run(["image"], feeds)[0]
+    session = ort.InferenceSession(str(artifact.path), options, providers=["CPUExecutionProvider"])
+    return lambda feeds: session.run([artifact.output], feeds)[0]
 
 
 def _calibration(sampler: Sampler):
@@ -290,7 +327,11 @@ def _calibration(sampler: Sampler):
         feeds = sampler.example_inputs(CALIBRATION_SAMPLES, seed=12345)
         for i in range(CALIBRATION_SAMPLES):
             # by name: the converter's input order is not the generator's (it sorts them)
-            yield {s.name: feeds[s.name][i : i + 1] for s in sampler.inputs}
+            # a rank-0 input (a truncation psi) is one value for the whole batch
+            yield {
+                s.name: feeds[s.name] if not s.shape else feeds[s.name][i : i + 1]
+                for s in sampler.inputs
+            }
 
     return samples
 

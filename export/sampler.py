@@ -7,6 +7,13 @@ dynamic. The single output is
 ``image``: float32 in [-1, 1], or with ``uint8=True`` uint8 in [0, 255], computed as
 ``round((x + 1) * 127.5)``.
 
+A family with ``Family.exports`` (StyleGAN2) also ships **parts** of its generator, each
+exported on its own (``Part``: a SavedModel signature, ``NAME.onnx``, ``NAME.tflite``), and
+**variants** of it (``Family.variants``: StyleGAN2's truncation ``psi`` and noise inputs). Both
+are built from the trained network (EMA weights when kept), which generator.keras (Keras' own
+layers, weights baked in) no longer holds in that form: it is rebuilt from the run's
+config.yaml and its newest checkpoint, and checked against generator.keras before use.
+
 A two-domain run ships a generator for each direction (``training.translation.DIRECTIONS``):
 ``generator.keras`` (A -> B) and ``generator_ba.keras`` (B -> A); ``load_sampler(direction=...)``
 loads either. The way back reads domain B's images (``image_b``). A run folder's
@@ -44,6 +51,11 @@ class DirectionError(ExportError):
     CLI exits 2), raised before anything is loaded."""
 
 
+class VariantError(ExportError):
+    """An export variant the run's family does not offer: a usage error like a bad option (the
+    CLI exits 2), raised before anything is loaded."""
+
+
 class DestinationError(ExportError):
     """An export folder that export will not write: it would replace something of the user's.
 
@@ -67,6 +79,42 @@ class InputSpec:
 
 
 @dataclasses.dataclass
+class Part:
+    """A part of the generator exported on its own (StyleGAN2's ``mapping`` and
+    ``synthesis``): named inputs -> one named output (``ws``, ``image``), a SavedModel
+    signature named after it, and its own ``NAME.onnx`` and ``NAME.tflite``."""
+
+    name: str
+    model: keras.Model
+    inputs: list[InputSpec]
+    output_name: str
+    uint8: bool = False  # an ``image`` output as uint8, like the generator's
+
+    @property
+    def output(self) -> dict:
+        shape = [None, *self.model.output_shape[1:]]
+        if self.uint8:
+            return {"name": self.output_name, "shape": shape, "dtype": "uint8", "range": [0, 255]}
+        return {"name": self.output_name, "shape": shape, "dtype": "float32"}
+
+    def serve(self, *inputs):
+        """The exported function: named inputs -> {output_name: ...}."""
+        import tensorflow as tf
+
+        out = self.model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+        if self.uint8:
+            out = tf.cast(tf.round(tf.clip_by_value((out + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
+        return {self.output_name: out}
+
+    def reference(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The Keras output for ``feeds`` (by input name; others are ignored)."""
+        import tensorflow as tf
+
+        args = [tf.constant(feeds[spec.name]) for spec in self.inputs]
+        return np.asarray(self.serve(*args)[self.output_name])
+
+
+@dataclasses.dataclass
 class Sampler:
     """A loaded generator, its run's config and the inference graph's description."""
 
@@ -79,6 +127,9 @@ class Sampler:
     artifact: str = "generator"  # the run folder's ARTIFACT.keras this is
     direction: str = "AB"  # the direction it translates, for a two-domain run (DIRECTIONS)
     parity_inputs: str | None = None  # what the data inputs' examples are, if not real ones
+    variants: tuple[str, ...] = ()  # the family's export variants this generator has
+    parts: list[Part] = dataclasses.field(default_factory=list)  # in the order they compose
+    skipped_parts: dict[str, str] = dataclasses.field(default_factory=dict)  # part -> why not
 
     @property
     def two_way(self) -> bool:
@@ -114,7 +165,11 @@ class Sampler:
         from zoo import contract
 
         if (declared := self._family_contract()) is not None:
-            return direction_contract(declared, self.direction)
+            declared = direction_contract(declared, self.direction)
+            names = [s.name for s in self.inputs]
+            if any(name not in declared.inputs for name in names):  # a variant's inputs
+                declared = declared.taking(names)
+            return declared
         known = {"z": contract.normal(), "code": contract.uniform_code()}
         if unknown := [s.name for s in self.inputs if s.name not in known]:
             raise ExportError(
@@ -154,6 +209,15 @@ class Sampler:
         args = [tf.constant(feeds[spec.name]) for spec in self.inputs]
         return np.asarray(self.serve(*args)["image"])
 
+    def part_inputs(self, feeds: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+        """Each part's inputs for the generator's ``feeds``: the generator's inputs, and the
+        Keras outputs of the parts before it (``synthesis`` takes ``mapping``'s ``ws``)."""
+        pool, out = dict(feeds), {}
+        for part in self.parts:
+            out[part.name] = {s.name: pool[s.name] for s in part.inputs}
+            pool[part.output_name] = part.reference(out[part.name])
+        return out
+
     def example_inputs(self, batch: int, seed: int) -> dict[str, np.ndarray]:
         """Inputs drawn as in training, as the family's contract declares them (noise, classes,
         codes), and real examples for inputs read from the data (the run's calibration.npz)."""
@@ -176,13 +240,17 @@ class Sampler:
         return self.contract.num_classes
 
 
-def load_sampler(run_dir: str | Path, uint8: bool = False, direction: str = "AB") -> Sampler:
+def load_sampler(
+    run_dir: str | Path, uint8: bool = False, direction: str = "AB", variants=()
+) -> Sampler:
     """The generator of run folder ``run_dir`` (EMA weights when the run kept them) that
     translates in ``direction`` (``AB``: generator.keras, what every run ships; ``BA``: a
-    two-domain run's generator_ba.keras)."""
+    two-domain run's generator_ba.keras), with the family's export ``variants``
+    (``check_variants``) and its parts (``Family.exports``)."""
     run_dir = check_run_dir(run_dir)
-    config = _read_config(run_dir)
+    config = read_config(run_dir)
     artifact = direction_artifact(config, direction)
+    variants = check_variants(config, variants)
     direction = direction.upper()
     generator = _load(run_dir, config, artifact)
     calibration = None
@@ -193,6 +261,8 @@ def load_sampler(run_dir: str | Path, uint8: bool = False, direction: str = "AB"
     sampler = Sampler(
         generator, _input_specs(generator), uint8, config, step, calibration, artifact, direction
     )
+    if direction == "AB":
+        _with_exports(sampler, run_dir, variants)
     if direction != "AB" and calibration is not None:
         (key,) = sampler.contract.data_keys
         if key not in calibration:  # the A -> B generator's translations of real A examples
@@ -210,10 +280,112 @@ def load_sampler(run_dir: str | Path, uint8: bool = False, direction: str = "AB"
     return sampler
 
 
+def check_variants(config: dict, variants) -> tuple[str, ...]:
+    """``variants`` if the family of a run with config ``config`` offers each of them
+    (``Family.variants``), else a one-line ``VariantError`` naming the families that do."""
+    import zoo
+
+    variants = tuple(variants)
+    if not variants:
+        return variants
+    name = config.get("family")
+    offered = zoo.get_family(name).variants if name in zoo.list_families() else {}
+    for variant in variants:
+        if variant not in offered:
+            families = ", ".join(zoo.export_variants().get(variant, {})) or "no family"
+            run = f"a {name} run" if name else "a run without a config.yaml naming its family"
+            raise VariantError(
+                f"--{variant} applies to runs of {families}, not to {run}"
+                + (f" (its variants: {', '.join(f'--{v}' for v in offered)})" if offered else "")
+            )
+    return variants
+
+
+def _with_exports(sampler: Sampler, run_dir: Path, variants: tuple[str, ...]) -> None:
+    """Gives ``sampler`` the family's variant generator and parts (``Family.exports``), built
+    from the trained network of the run's newest checkpoint. That network must give
+    generator.keras's images (within 1e-5) before anything is built from it. A run folder
+    without a checkpoint exports generator.keras alone (the parts skipped, with why); its
+    variants cannot be exported."""
+    import zoo
+
+    name = sampler.run_config.get("family")
+    if name not in zoo.list_families() or zoo.get_family(name).exports is None:
+        return  # a bare generator.keras, or a family that ships the generator alone
+    family = zoo.get_family(name)
+    network = _trained_network(run_dir, sampler.run_config, family, required=bool(variants))
+    if network is None:
+        why = "the run folder has no checkpoint to build it from (resume the run to write one)"
+        sampler.skipped_parts = {"parts": why}
+        return
+    models = family.exports(network, ())
+    feeds = sampler.example_inputs(4, seed=0)
+    args = [feeds[s.name] for s in sampler.inputs]
+    shipped = np.asarray(sampler.generator(args[0] if len(args) == 1 else args, training=False))
+    rebuilt = np.asarray(models["generator"](args[0] if len(args) == 1 else args, training=False))
+    if (diff := float(np.abs(shipped - rebuilt).max())) > 1e-5:
+        raise ExportError(
+            f"the newest checkpoint of {run_dir} (step {sampler.step}) does not give "
+            f"generator.keras's images (max difference {diff:.3g}); write both again with: "
+            f"python -m training.run {family.name} --run-dir {run_dir} --resume"
+        )
+    if variants:
+        models = family.exports(network, variants)
+        sampler.generator, sampler.variants = models["generator"], variants
+        sampler.inputs = _input_specs(sampler.generator)
+        sampler.__dict__.pop("contract", None)  # the variant's inputs (a cached property)
+    for name, model in models.items():
+        if name != "generator":
+            output = model.output_names[0] if hasattr(model, "output_names") else model.name
+            sampler.parts.append(
+                Part(name, model, _input_specs(model), output, sampler.uint8 and output == "image")
+            )
+
+
+def _trained_network(run_dir: Path, config: dict, family, required: bool):
+    """The network the run ships as ``generator`` (its EMA twin's weights when the run keeps
+    one), built from config.yaml and read from the newest checkpoint; ``None`` when there is
+    no checkpoint and it is not ``required``.
+
+    Only that network is read (``expect_partial``), by the name training checkpoints it under
+    (``training.trainers.base.Trainer.checkpoint_parts``: ``NAME_ema`` for the EMA twin), and
+    every one of its variables must be found (``assert_existing_objects_matched``).
+    """
+    import keras
+    import tensorflow as tf
+
+    state = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
+    resume = f"python -m training.run {family.name} --run-dir {run_dir} --resume"
+    if state is None or not state.model_checkpoint_path:
+        if not required:
+            return None
+        raise ExportError(
+            f"{run_dir} has no checkpoint to build the variant from (generator.keras has its "
+            f"weights baked in); write one with: {resume}"
+        )
+    model_config = family.model_config(config.get("model", {}))
+    contract = family.contract(model_config)
+    name = contract.ships["generator"]
+    keras.utils.set_random_seed(0)  # the initial weights are all overwritten; no draw matters
+    network = family.build(model_config)[name]
+    ema = config.get("train", {}).get("ema_decay") is not None and name in contract.ema
+    checkpoint = tf.train.Checkpoint(**{f"{name}_ema" if ema else name: network})
+    try:
+        status = checkpoint.read(state.model_checkpoint_path)
+        status.assert_existing_objects_matched().expect_partial()
+    except Exception as err:  # noqa: BLE001 (TF raises many types for a damaged file)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ExportError(
+            f"the trained network cannot be read from {state.model_checkpoint_path} "
+            f"({first[:160]}); write the checkpoint again with: {resume}"
+        ) from None
+    return network
+
+
 def check_direction(run_dir: Path, direction: str) -> str:
     """The artifact of run folder ``run_dir`` that translates in ``direction`` (reading only its
     config.yaml), or a one-line ``DirectionError``."""
-    return direction_artifact(_read_config(run_dir), direction)
+    return direction_artifact(read_config(run_dir), direction)
 
 
 def direction_artifact(config: dict, direction: str) -> str:
@@ -266,8 +438,14 @@ def _load(run_dir: Path, config: dict, artifact: str) -> keras.Model:
 
 
 def _input_specs(generator) -> list[InputSpec]:
+    """The named inputs, batch first and dynamic; a rank-0 input (a truncation ``psi``) is one
+    value for the whole batch."""
     return [
-        InputSpec(t.name.split(":")[0], (None, *t.shape[1:]), str(t.dtype).replace("tf.", ""))
+        InputSpec(
+            t.name.split(":")[0],
+            (None, *t.shape[1:]) if len(t.shape) else (),
+            str(t.dtype).replace("tf.", ""),
+        )
         for t in generator.inputs
     ]
 
@@ -279,7 +457,8 @@ def check_run_dir(run_dir: str | Path) -> Path:
     return run_dir
 
 
-def _read_config(run_dir: Path) -> dict:
+def read_config(run_dir: Path) -> dict:
+    """The run's config.yaml ({} when it has none or it cannot be read)."""
     try:
         return yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
     except (OSError, yaml.YAMLError):

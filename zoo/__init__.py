@@ -32,6 +32,13 @@ from zoo import (  # noqa: F401  (registers)
     wgan_gp,
 )
 from zoo.errors import GanzooError
-from zoo.registry import Family, RegistryError, get_family, list_families
+from zoo.registry import Family, RegistryError, export_variants, get_family, list_families
 
-__all__ = ["Family", "GanzooError", "RegistryError", "get_family", "list_families"]
+__all__ = [
+    "Family",
+    "GanzooError",
+    "RegistryError",
+    "export_variants",
+    "get_family",
+    "list_families",
+]

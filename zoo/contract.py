@@ -28,7 +28,7 @@ from typing import Literal
 
 import numpy as np
 
-Kind = Literal["normal", "class", "code", "data"]
+Kind = Literal["normal", "class", "code", "data", "scalar"]
 CALIBRATION_FILE = "calibration.npz"  # the run folder's real examples of the data inputs
 
 
@@ -39,7 +39,9 @@ class Input:
     Args:
         kind: ``normal`` (standard normal noise), ``class`` (an int32 class index drawn
             uniformly from ``classes``), ``code`` (float32 uniform in [-1, 1], InfoGAN's
-            continuous codes) or ``data`` (read from the batch under ``key``).
+            continuous codes), ``data`` (read from the batch under ``key``) or ``scalar`` (a
+            float32 of rank 0, one value for the whole batch, drawn uniformly in [0, 1]:
+            StyleGAN2's truncation ``psi``).
         classes: the number of classes of a ``class`` input.
         key: the batch key of a ``data`` input (``image`` for the real images).
     """
@@ -71,6 +73,10 @@ def from_data(key: str = "image") -> Input:
     return Input("data", key=key)
 
 
+def scalar() -> Input:
+    return Input("scalar")
+
+
 @dataclasses.dataclass(frozen=True)
 class Contract:
     """A family's declaration (see the module docstring).
@@ -93,6 +99,8 @@ class Contract:
             (``image``; CartoonGAN's unpaired cartoons: ``image_b``).
         drawn: inputs of the *training* generator that the trainer draws and what ships does
             not take (StyleGAN2's per-layer noise and style-mixing latent), by name.
+        options: inputs that only an export variant's generator takes (``Family.variants``:
+            StyleGAN2's truncation ``psi``), by name.
     """
 
     kind: str
@@ -106,10 +114,20 @@ class Contract:
     ema: tuple[str, ...] = ("generator",)
     target: str = "image"
     drawn: Mapping[str, Input] = dataclasses.field(default_factory=dict)
+    options: Mapping[str, Input] = dataclasses.field(default_factory=dict)
 
     def spec(self, name: str) -> Input:
-        """The declaration of generator input ``name``, shipped or drawn in training only."""
-        return self.inputs[name] if name in self.inputs else self.drawn[name]
+        """The declaration of generator input ``name``: shipped, drawn in training only, or
+        taken by an export variant only."""
+        for declared in (self.inputs, self.drawn, self.options):
+            if name in declared:
+                return declared[name]
+        raise KeyError(name)
+
+    def taking(self, names) -> Contract:
+        """This contract for a generator that takes ``names`` (an export variant's, with its
+        noise or truncation inputs), each declared as ``spec`` finds it."""
+        return dataclasses.replace(self, inputs={name: self.spec(name) for name in names})
 
     @property
     def networks(self) -> tuple[str, ...]:
@@ -140,7 +158,9 @@ class Contract:
         feeds = {}
         for name, spec in self.inputs.items():
             shape = (batch, *shapes[name])
-            if spec.kind == "normal":
+            if spec.kind == "scalar":  # rank 0: one value for the batch
+                feeds[name] = np.asarray(rng.uniform(0, 1), np.float32)
+            elif spec.kind == "normal":
                 feeds[name] = rng.standard_normal(shape).astype(np.float32)
             elif spec.kind == "class":
                 drawn = classes if classes is not None else rng.integers(0, spec.classes, batch)
@@ -159,6 +179,7 @@ class Contract:
         words = {
             "normal": "standard normal, float32",
             "code": "uniform in [-1, 1], float32",
+            "scalar": "float32 of rank 0, one value for the whole batch, in [0, 1]",
         }
         return {
             name: words.get(spec.kind)

@@ -66,6 +66,15 @@ class Family:
         no_int8: why full-integer TFLite is not offered for this family's generator (export
             skips the variant and says why in its report), or ``None`` when it is.
         no_dynamic: the same for dynamic-range TFLite (int8 weights, float activations).
+        variants: export options of the generator (``python -m export RUN --NAME``) -> what
+            each changes, in words (StyleGAN2's ``truncation`` and ``noise``). Their extra
+            inputs are declared in the contract (``drawn`` or ``options``).
+        exports: ``exports(network, variants) -> {name: model}``: from the trained network
+            that ships as ``generator`` (EMA weights when kept), the generator with the chosen
+            ``variants`` under ``"generator"``, then the parts exported on their own, in the
+            order they compose (StyleGAN2's ``mapping`` and ``synthesis``): each part's inputs
+            are named after the generator's inputs or an earlier part's output, and the last
+            part's output is the generator's image. ``None``: the generator alone, no variants.
     """
 
     name: str
@@ -82,6 +91,8 @@ class Family:
     ship: Callable[[str, keras.Model], keras.Model] | None = None
     no_int8: str | None = None
     no_dynamic: str | None = None
+    variants: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    exports: Callable[[keras.Model, tuple[str, ...]], Mapping[str, keras.Model]] | None = None
 
     def skipped_variants(self) -> dict[str, str]:
         """TFLite variants the family does not offer, by name, with why."""
@@ -98,6 +109,8 @@ class Family:
             )
         if "tiny" not in self.presets:
             raise RegistryError(f"family {self.name!r} needs a 'tiny' preset for the tests")
+        if self.variants and self.exports is None:
+            raise RegistryError(f"family {self.name!r}: variants need an exports function")
         fields = {f.name for f in dataclasses.fields(self.config_cls)}
         if unknown := set(self.fixed) - fields:
             raise RegistryError(
@@ -148,3 +161,12 @@ def get_family(name: str) -> Family:
 def list_families() -> list[str]:
     """Names of all registered families, sorted."""
     return sorted(_FAMILIES)
+
+
+def export_variants() -> dict[str, dict[str, str]]:
+    """Every export variant a registered family offers -> {family: what it changes}."""
+    offered: dict[str, dict[str, str]] = {}
+    for name in list_families():
+        for variant, text in _FAMILIES[name].variants.items():
+            offered.setdefault(variant, {})[name] = text
+    return offered

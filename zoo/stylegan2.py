@@ -61,7 +61,7 @@ import dataclasses
 import math
 from typing import TYPE_CHECKING, Literal
 
-from zoo.contract import AdversarialObjective, Contract, normal, uniform_code
+from zoo.contract import AdversarialObjective, Contract, normal, scalar, uniform_code
 from zoo.registry import Family, register_family
 
 if TYPE_CHECKING:  # imported where networks are built: registering the family stays light
@@ -339,10 +339,11 @@ def build(config: StyleGAN2Config) -> dict[str, keras.Model]:
 
 def contract(config: StyleGAN2Config) -> Contract:
     """``z`` ships; the mixing latent, the mixing draws and the per-layer noise are drawn by
-    the trainer in training only."""
+    the trainer in training only; the truncation ``psi`` is taken by the export variant only
+    (``VARIANTS``)."""
     drawn = {"z_mix": normal(), "mix": uniform_code()}
     drawn.update({name: normal() for name, _ in _noise_names(config)})
-    return Contract("adversarial", {"z": normal()}, drawn=drawn)
+    return Contract("adversarial", {"z": normal()}, drawn=drawn, options={"psi": scalar()})
 
 
 def ship(artifact: str, network: keras.Model) -> keras.Model:
@@ -377,6 +378,64 @@ def generator(network: keras.Model, truncation: bool = False, noise: bool = Fals
     image = _synthesis(config, _Make(network.get_layer("synthesis")), ws, noises)
     clip = keras.layers.Activation("hard_tanh", dtype="float32", name="image")
     return keras.Model(inputs if len(inputs) > 1 else z, clip(image), name=network.name)
+
+
+def mapping(network: keras.Model, truncation: bool = False) -> keras.Model:
+    """The mapping part as it is deployed: ``z`` (and with ``truncation`` a rank-0 ``psi``) ->
+    ``ws`` [N, num_ws, w_dim], ``w`` (truncated towards ``w_avg``) for every layer: the
+    authors' ``G.mapping``, whose output ``synthesis`` takes, so that styles can be mixed or
+    edited between the two."""
+    import keras
+
+    from zoo.style_layers import BroadcastStyles
+
+    config = config_of(network)
+    z = keras.Input((config.latent_dim,), name="z")
+    inputs, w = [z], network.get_layer("mapping")(z)
+    if truncation:
+        psi = keras.Input(batch_shape=(), name="psi")
+        inputs.append(psi)
+        w = network.get_layer("w_avg")([w, psi])
+    ws = BroadcastStyles(config.num_ws, name="ws")(w)
+    return keras.Model(inputs if len(inputs) > 1 else z, ws, name="mapping")
+
+
+def synthesis(network: keras.Model, noise: bool = False) -> keras.Model:
+    """The synthesis part as it is deployed: ``ws`` [N, num_ws, w_dim] (and with ``noise`` each
+    layer's noise input, as ``generator``) -> images in [-1, 1], each layer's constant noise
+    buffer otherwise."""
+    import keras
+
+    config = config_of(network)
+    ws = keras.Input((config.num_ws, config.w_dim), name="ws")
+    noises = None
+    if noise:
+        noises = {n: keras.Input((r, r, 1), name=n) for n, r in _noise_names(config)}
+    image = _synthesis(config, _Make(network.get_layer("synthesis")), ws, noises)
+    clip = keras.layers.Activation("hard_tanh", dtype="float32", name="image")
+    inputs = [ws, *noises.values()] if noises else ws
+    return keras.Model(inputs, clip(image), name="synthesis")
+
+
+# The export options (``python -m export RUN --truncation --noise``) and what each changes.
+VARIANTS = {
+    "truncation": "a rank-0 float32 input psi truncates w towards w_avg: w_avg + psi (w - w_avg) "
+    "(1: no truncation, 0: the average image)",
+    "noise": "each layer's noise is an input noise{res}_{i} [N, res, res, 1], standard normal "
+    "(noise_mode='random'), instead of its constant buffer",
+}
+
+
+def exports(network: keras.Model, variants=()) -> dict[str, keras.Model]:
+    """What export writes (``Family.exports``): the generator with the chosen ``variants``
+    (``VARIANTS``), then its mapping and synthesis parts with the same variants (truncation
+    in the mapping, noise in the synthesis), all sharing ``network``'s weights."""
+    truncation, noise = "truncation" in variants, "noise" in variants
+    return {
+        "generator": generator(network, truncation=truncation, noise=noise),
+        "mapping": mapping(network, truncation=truncation),
+        "synthesis": synthesis(network, noise=noise),
+    }
 
 
 def config_of(network: keras.Model) -> StyleGAN2Config:
@@ -452,6 +511,8 @@ register_family(
         ship=ship,
         no_int8=NO_INT8,
         no_dynamic=NO_DYNAMIC,
+        variants=VARIANTS,
+        exports=exports,
         paper="Karras et al. 2020, arXiv:1912.04958",
         default_preset="stylegan2_mnist",
         presets={
