@@ -204,11 +204,13 @@ def test_sagan_cannot_be_made_hierarchical():
 
 
 def test_the_default_recipes():
-    """BigGAN: hinge loss, two D steps per G step, Adam(1e-4 / 4e-4, betas 0 and 0.999), an EMA
-    generator, orthogonal regularization 1e-4, hierarchical latents; SAGAN: hinge, one D step,
-    Adam(1e-4 / 4e-4, betas 0 and 0.9), neither EMA nor orthogonal regularization."""
+    """BigGAN: hinge loss, two D steps per G step (one in the digit preset, as the authors'
+    ImageNet script), Adam(1e-4 / 4e-4, betas 0 and 0.999), an EMA generator, orthogonal
+    regularization 1e-4, hierarchical latents; SAGAN: hinge, one D step, Adam(1e-4 / 4e-4,
+    betas 0 and 0.9), neither EMA nor orthogonal regularization."""
     big = resolve("biggan")
-    assert (big.objective.loss, big.objective.d_steps) == ("hinge", 2)
+    assert (big.objective.loss, big.objective.d_steps) == ("hinge", 1)
+    assert resolve("biggan", "biggan_cifar10").objective.d_steps == 2
     assert (big.train.g_lr, big.train.d_lr, big.train.beta_1, big.train.beta_2) == (
         1e-4,
         4e-4,

@@ -169,13 +169,17 @@ def test_ema_ramps_its_half_life_up_with_the_steps():
         ("stylegan2", "stylegan2_cifar10"),
         ("stylegan2", "stylegan2_celeba64"),
         ("stylegan2", "stylegan2_ffhq256"),
+        ("stylegan2", "stylegan2_photos64"),
         ("progan", "progan_celeba64"),
         ("progan", "progan_celeba128"),
+        ("biggan", "biggan_cifar10"),
+        ("sagan", "sagan_cifar10"),
     ],
 )
 def test_paper_presets_resolve_and_read_their_data(family, preset, reachable_host, tmp_path):
     """The real-data presets validate and their data arrives at the model's size and
-    channels: TFDS datasets through ``tfds.testing.mock_data``, FFHQ from a folder of PNGs."""
+    channels: TFDS datasets through ``tfds.testing.mock_data``, FFHQ from a folder of PNGs,
+    the photographs inside scikit-image as random 64x64 crops."""
     import tensorflow_datasets as tfds
     from PIL import Image
 
