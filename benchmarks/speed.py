@@ -87,7 +87,9 @@ def train_rate(config, steps: int, warmup: int) -> dict:
     run_steps = make_step_function(session, dataset)
     per_call = config.runtime.steps_per_execution
     n = tf.constant(per_call)
-    seconds = _timed(lambda: float(run_steps(n)["d_loss"]), max(1, steps // per_call), warmup)
+    seconds = _timed(
+        lambda: float(run_steps(n)["weights_finite"]), max(1, steps // per_call), warmup
+    )
     steps_per_s = per_call / seconds
     real_images = config.data.batch_size * config.objective.d_steps
     return {"steps_per_s": steps_per_s, "images_per_s": steps_per_s * real_images}
@@ -134,7 +136,10 @@ def plain_loop_rate(config, steps: int, warmup: int) -> dict:
 def plain_trainer_rate(config, steps: int, warmup: int) -> dict:
     """The family's ``train_step`` (networks, objective, EMA) in a plain ``tf.function`` on a
     plain iterator of the same data: what the run's step function costs over it is the
-    framework's (strategy, distributed iterator, global reductions, the loop)."""
+    framework's (strategy, distributed iterator, global reductions, the loop). Only for a
+    ``one_device`` strategy: the step runs outside ``strategy.run``."""
+    if config.runtime.strategy != "one_device":
+        raise ValueError("plain_trainer_rate needs runtime.strategy=one_device")
     session = build_session(config)
     trainer = session.trainer
     dataset, _ = make_dataset(
@@ -147,7 +152,8 @@ def plain_trainer_rate(config, steps: int, warmup: int) -> dict:
         data = tuple(next(batches) for _ in range(trainer.batches_per_step))
         return trainer.train_step(data if len(data) > 1 else data[0])
 
-    seconds = _timed(lambda: float(step()["d_loss"]), steps, warmup)
+    # a value of the step's logs, read back so that the step has run (every kind logs some)
+    seconds = _timed(lambda: float(next(iter(step().values()))), steps, warmup)
     real_images = config.data.batch_size * config.objective.d_steps
     return {"steps_per_s": 1 / seconds, "images_per_s": real_images / seconds}
 
@@ -296,7 +302,9 @@ def _run(argv=None) -> int:
     if "overhead" in parts:
         rows = []
         for family in families:
-            config = _config(family, None)
+            # one device: the plain step runs outside strategy.run, which only a one-device
+            # strategy's variables allow
+            config = _config(family, None, ["runtime.strategy=one_device"])
             ours = train_rate(config, args.steps, args.warmup)
             plain = plain_trainer_rate(config, args.steps, args.warmup)
             results.setdefault("overhead", []).append(

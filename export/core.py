@@ -355,7 +355,7 @@ def _check_all(sampler: Sampler, artifacts, options: ExportOptions) -> list[dict
     timing_feeds = {b: sampler.example_inputs(b, seed=1) for b in LATENCY_BATCHES}
     checks = {None: (feeds, sampler.reference(feeds), timing_feeds, options.uint8)}
     by_part = {b: sampler.part_inputs(f) for b, f in timing_feeds.items()}
-    for part, part_feeds in sampler.part_inputs(feeds).items():
+    for part, part_feeds in sampler.part_inputs(feeds, mixed=True).items():
         timing = {b: by_part[b][part] for b in LATENCY_BATCHES}
         own = next(p for p in sampler.parts if p.name == part)
         checks[part] = (part_feeds, own.reference(part_feeds), timing, own.uint8)

@@ -209,13 +209,22 @@ class Sampler:
         args = [tf.constant(feeds[spec.name]) for spec in self.inputs]
         return np.asarray(self.serve(*args)["image"])
 
-    def part_inputs(self, feeds: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    def part_inputs(
+        self, feeds: dict[str, np.ndarray], mixed: bool = False
+    ) -> dict[str, dict[str, np.ndarray]]:
         """Each part's inputs for the generator's ``feeds``: the generator's inputs, and the
-        Keras outputs of the parts before it (``synthesis`` takes ``mapping``'s ``ws``)."""
+        Keras outputs of the parts before it (``synthesis`` takes ``mapping``'s ``ws``). With
+        ``mixed``, an earlier part's output with a row per layer ([N, layers, ...]: StyleGAN2's
+        ``ws``, every row the same ``w``) has every other row taken from the next example, so
+        that a part that read one layer's row for another's would not pass its parity check."""
         pool, out = dict(feeds), {}
         for part in self.parts:
             out[part.name] = {s.name: pool[s.name] for s in part.inputs}
-            pool[part.output_name] = part.reference(out[part.name])
+            output = part.reference(out[part.name])
+            if mixed and output.ndim >= 3 and len(output) > 1:
+                output = np.array(output)
+                output[:, 1::2] = np.roll(output, 1, axis=0)[:, 1::2]
+            pool[part.output_name] = output
         return out
 
     def example_inputs(self, batch: int, seed: int) -> dict[str, np.ndarray]:

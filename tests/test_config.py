@@ -149,6 +149,7 @@ def test_augmentation_is_accepted_by_every_kind_that_augments(monkeypatch):
         (["objective.augment=cutout", "objective.ada_target=1.5"], "must be in [0, 1] or none"),
         (["objective.ada_interval=0"], "objective.ada_interval must be positive, got 0"),
         (["objective.ada_kimg=0"], "objective.ada_kimg must be positive, got 0"),
+        (["objective.ada_kimg=100"], "tune ADA, which is off; set objective.ada_target"),
         (
             ["objective.augment=cutout", "objective.ada_target=0.6", "objective.loss=wasserstein"],
             "a wasserstein critic's outputs have no threshold for; use objective.loss=hinge or",

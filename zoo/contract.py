@@ -252,6 +252,11 @@ class AdversarialObjective:
         if not self.ada_kimg > 0:
             raise ValueError(f"objective.ada_kimg must be positive, got {self.ada_kimg}")
         if self.ada_target is None:
+            if (self.ada_interval, self.ada_kimg) != (4, 500):
+                raise ValueError(
+                    "objective.ada_interval and objective.ada_kimg tune ADA, which is off; set "
+                    "objective.ada_target (the authors': 0.6) too, or leave them at 4 and 500"
+                )
             return
         if not 0 <= self.ada_target <= 1:
             raise ValueError(

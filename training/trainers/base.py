@@ -410,7 +410,10 @@ class Trainer(keras.Model):
                 state.signs = state.signs + tf.reduce_sum(tf.stop_gradient(signs))
                 state.count = state.count + tf.cast(tf.size(signs), tf.float32)
                 return
-        raise ValueError("ADA reads the sign of a real-vs-fake output, and no term has one")
+        raise ValueError(
+            "objective.ada_target reads the sign of a real-vs-fake output, and no term of this "
+            "objective has one; use an adversarial loss other than wasserstein"
+        )
 
     def finish_augmentation(self, global_batch, logs: dict) -> None:
         """ADA, at the end of a step: the step's signs summed over the replicas, p moved when

@@ -256,6 +256,9 @@ class Curriculum(TwoDomainTerm):
     def after_discriminator_update(self, discriminator):
         self.term.after_discriminator_update(discriminator)
 
+    def real_signs(self, real_out):
+        return self.term.real_signs(real_out)
+
 
 @dataclasses.dataclass
 class DomainGradientPenalty(TwoDomainTerm):
