@@ -43,7 +43,7 @@ Where this differs from the authors' code, and why:
 
 import dataclasses
 
-from zoo.biggan import BigGANConfig, build, contract, presets, ship
+from zoo.biggan import NO_INT8, BigGANConfig, build, contract, presets, ship
 from zoo.contract import AdversarialObjective
 from zoo.registry import Family, register_family
 
@@ -67,6 +67,7 @@ register_family(
         # orthogonal regularization.
         fixed={"hierarchical": False, "shared_dim": None, "ortho_reg": 0.0},
         ship=ship,
+        no_int8=NO_INT8,
         paper="Zhang et al. 2019, arXiv:1805.08318",
         default_preset="sagan_mnist",
         presets=presets(
