@@ -44,7 +44,7 @@ def test_list(capsys):
     [
         (
             ["dcgn"],
-            ["unknown family 'dcgn'", "known families: acgan, cartoongan, cgan, cyclegan, dcgan"],
+            ["unknown family 'dcgn'", "known families: acgan, biggan, cartoongan, cgan, cyclegan"],
         ),
         # a translation family without the data it translates
         (["pix2pix", "--set", "data.pair=none"], ["set data.pair to the view the source is"]),

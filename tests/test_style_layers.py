@@ -115,7 +115,9 @@ def test_tracked_average_moves_towards_the_batch_mean_and_truncates_to_it():
 def test_tracked_average_on_two_replicas_is_the_global_batch_mean():
     w = _rng(6).standard_normal((8, 4)).astype("float32")
     w[4:] += 3.0  # the halves' means differ from the whole batch's
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = tf.distribute.MirroredStrategy(  # as training.strategy builds it over CPUs
+        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
     with strategy.scope():
         layer = sl.TrackedAverage(decay=0.5)
         layer.build((None, 4))

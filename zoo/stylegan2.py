@@ -364,12 +364,7 @@ def generator(network: keras.Model, truncation: bool = False, noise: bool = Fals
     from zoo.style_layers import BroadcastStyles
 
     config = config_of(network)
-    z = keras.Input((config.latent_dim,), name="z")
-    inputs, w = [z], network.get_layer("mapping")(z)
-    if truncation:
-        psi = keras.Input(batch_shape=(), name="psi")
-        inputs.append(psi)
-        w = network.get_layer("w_avg")([w, psi])
+    inputs, w = _mapped(network, config, truncation)
     noises = None
     if noise:
         noises = {n: keras.Input((r, r, 1), name=n) for n, r in _noise_names(config)}
@@ -377,7 +372,21 @@ def generator(network: keras.Model, truncation: bool = False, noise: bool = Fals
     ws = BroadcastStyles(config.num_ws, name="broadcast")(w)
     image = _synthesis(config, _Make(network.get_layer("synthesis")), ws, noises)
     clip = keras.layers.Activation("hard_tanh", dtype="float32", name="image")
-    return keras.Model(inputs if len(inputs) > 1 else z, clip(image), name=network.name)
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], clip(image), name=network.name)
+
+
+def _mapped(network: keras.Model, config: StyleGAN2Config, truncation: bool):
+    """([z] or [z, psi] Keras inputs, w): the trained mapping network on a new ``z``, truncated
+    towards ``w_avg`` by a rank-0 ``psi`` input with ``truncation``."""
+    import keras
+
+    z = keras.Input((config.latent_dim,), name="z")
+    inputs, w = [z], network.get_layer("mapping")(z)
+    if truncation:
+        psi = keras.Input(batch_shape=(), name="psi")
+        inputs.append(psi)
+        w = network.get_layer("w_avg")([w, psi])
+    return inputs, w
 
 
 def mapping(network: keras.Model, truncation: bool = False) -> keras.Model:
@@ -390,14 +399,9 @@ def mapping(network: keras.Model, truncation: bool = False) -> keras.Model:
     from zoo.style_layers import BroadcastStyles
 
     config = config_of(network)
-    z = keras.Input((config.latent_dim,), name="z")
-    inputs, w = [z], network.get_layer("mapping")(z)
-    if truncation:
-        psi = keras.Input(batch_shape=(), name="psi")
-        inputs.append(psi)
-        w = network.get_layer("w_avg")([w, psi])
+    inputs, w = _mapped(network, config, truncation)
     ws = BroadcastStyles(config.num_ws, name="ws")(w)
-    return keras.Model(inputs if len(inputs) > 1 else z, ws, name="mapping")
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], ws, name="mapping")
 
 
 def synthesis(network: keras.Model, noise: bool = False) -> keras.Model:
