@@ -44,6 +44,35 @@ def test_vendored_pipeline_scales_to_minus_one_one_exactly():
     assert batch["label"].numpy().tolist() == labels[:16].tolist()
 
 
+def test_pad_puts_each_digit_unscaled_in_a_black_32x32_frame():
+    config = DataConfig(source="vendored", batch_size=16, shuffle_buffer=1, fit="pad")
+    batch, _ = _batch(config, size=32)
+    images, _ = data.load_vendored_mnist()
+    padded = batch["image"].numpy()[..., 0]
+    np.testing.assert_allclose(padded[:, 2:30, 2:30], images[:16] / 127.5 - 1.0, atol=1e-6)
+    frame = np.ones_like(padded, bool)
+    frame[:, 2:30, 2:30] = False
+    assert np.all(padded[frame] == -1.0)
+    held_out, _ = data.load_split(config, "test[:16]", 32, 1)
+    np.testing.assert_array_equal(held_out[..., 0], padded)
+    # an image larger than the model's size is resized down, as with fit=resize
+    big = tf.constant(np.full((40, 40, 1), 255, np.uint8))
+    assert sources.to_model_format(big, 32, 1, "pad").shape == (32, 32, 1)
+
+
+def test_the_digit_classifier_crops_a_padded_run_back_to_the_digits():
+    from training.features import get_extractor
+
+    images, _ = data.load_vendored_mnist()
+    digits = images[:50, ..., None].astype(np.float32) / 127.5 - 1.0
+    padded = np.pad(digits, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-1.0)
+    features, probabilities = get_extractor("mnist_cnn", fit="pad")(padded)
+    expected, _ = get_extractor("mnist_cnn")(digits)
+    np.testing.assert_allclose(features, expected, atol=1e-5)
+    resized, _ = get_extractor("mnist_cnn")(padded)  # resizing the frame moves the features
+    assert np.abs(resized - expected).max() > 1e-2
+
+
 def test_order_is_fixed_by_the_seed_and_skip_resumes_it():
     config = DataConfig(source="vendored", batch_size=8)
     stream = data.make_dataset(config, 16, 1, seed=1)[0]

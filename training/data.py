@@ -86,7 +86,7 @@ def make_dataset(
         )
 
     def preprocess(image, label):
-        image = to_model_format(source.decode(image), image_size, channels)
+        image = to_model_format(source.decode(image), image_size, channels, config.fit)
         example = {"image": image, "label": tf.cast(label, tf.int32)}
         if config.pair:
             example["source"] = views.view(config.pair, image)
@@ -104,7 +104,9 @@ def make_dataset(
     ds = ds.batch(batch, drop_remainder=True)
     description = source.description
     if config.labelled:
-        images, labels = labelled_examples(source, config.labelled, image_size, channels)
+        images, labels = labelled_examples(
+            source, config.labelled, image_size, channels, config.fit
+        )
         labelled = tf.data.Dataset.from_tensor_slices((images, labels))
         labelled = labelled.shuffle(len(labels), seed=seed + 1, reshuffle_each_iteration=True)
         labelled = labelled.repeat().skip(skip).batch(batch, drop_remainder=True)
@@ -182,7 +184,7 @@ def _classes(labels: np.ndarray) -> int:
 
 
 def labelled_examples(
-    source: Source, num: int, image_size: int, channels: int
+    source: Source, num: int, image_size: int, channels: int, fit: str = "resize"
 ) -> tuple[np.ndarray, np.ndarray]:
     """The first ``num / classes`` examples of each class, in the split's order (the same
     subset on every machine): float32 images in [-1, 1] and int32 labels."""
@@ -196,7 +198,7 @@ def labelled_examples(
     chosen = np.sort(np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in classes]))
     if len(chosen) < num:
         raise DataError(f"{source.description} has fewer than {per_class} images of some class")
-    images = _decoded(source, chosen, image_size, channels)
+    images = _decoded(source, chosen, image_size, channels, fit)
     return images, labels[chosen].astype(np.int32)
 
 
@@ -216,7 +218,10 @@ def load_split(
                 labels.append(label)
         return np.stack(images), np.asarray(labels, np.int32)
     ds = source.examples.map(
-        lambda image, label: (to_model_format(source.decode(image), image_size, channels), label),
+        lambda image, label: (
+            to_model_format(source.decode(image), image_size, channels, config.fit),
+            label,
+        ),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     images, labels = [], []
@@ -226,8 +231,10 @@ def load_split(
     return np.concatenate(images), np.concatenate(labels).astype(np.int32)
 
 
-def _decoded(source: Source, indices: np.ndarray, image_size: int, channels: int) -> np.ndarray:
+def _decoded(
+    source: Source, indices: np.ndarray, image_size: int, channels: int, fit: str
+) -> np.ndarray:
     wanted = tf.constant(indices, tf.int64)
     ds = source.examples.enumerate().filter(lambda i, _: tf.reduce_any(tf.equal(i, wanted)))
-    ds = ds.map(lambda _, ex: to_model_format(source.decode(ex[0]), image_size, channels))
+    ds = ds.map(lambda _, ex: to_model_format(source.decode(ex[0]), image_size, channels, fit))
     return np.stack(list(ds.as_numpy_iterator()))

@@ -210,7 +210,7 @@ def evaluate_run(
             raise EvaluationError(
                 f"{note}; nothing else was asked for (SWD needs no extractor: --metrics swd)"
             )
-    extractor = get_extractor(name, weights) if name else None
+    extractor = get_extractor(name, weights, config.data.fit) if name else None
     generator = load_generator(run_dir, config.family)
     family = zoo.get_family(config.family)
     contract = family.contract(config.model)

@@ -56,7 +56,7 @@ class EvaluationHook:
                 flush=True,
             )
             return
-        self.extractor = get_extractor(name, ev.weights)
+        self.extractor = get_extractor(name, ev.weights, config.data.fit)
         seed = config.runtime.seed
         self.real_features, _ = self.extractor(real_images(config, ev.num_samples, seed + 1))
         self.z = fixed_noise(self.trainer, ev.num_samples, np.random.default_rng([seed, 2]))

@@ -34,13 +34,18 @@ class ExtractorError(GanzooError, RuntimeError):
 
 @dataclasses.dataclass
 class Extractor:
-    """Maps images in [-1, 1] to (features [N, d], class probabilities [N, classes])."""
+    """Maps images in [-1, 1] to (features [N, d], class probabilities [N, classes]).
+
+    Images of another size are resized to ``size``; with ``fit="pad"`` (a run trained on
+    padded images, ``data.fit=pad``) larger ones are center-cropped instead, which undoes the
+    padding exactly."""
 
     name: str
     model: keras.Model  # image at ``size`` -> (features, logits)
     size: int
     channels: int
     classes: int
+    fit: str = "resize"
 
     def __call__(self, images: np.ndarray, batch_size: int = 250) -> tuple[np.ndarray, np.ndarray]:
         features, probabilities = [], []
@@ -61,12 +66,17 @@ class Extractor:
                 if self.channels == 3
                 else tf.reduce_mean(images, axis=-1, keepdims=True)
             )
-        if images.shape[1] != self.size or images.shape[2] != self.size:
+        height, width = images.shape[1], images.shape[2]
+        if self.fit == "pad" and height >= self.size and width >= self.size:
+            top, left = (height - self.size) // 2, (width - self.size) // 2
+            images = images[:, top : top + self.size, left : left + self.size]
+        elif height != self.size or width != self.size:
             images = tf.image.resize(images, (self.size, self.size), antialias=True)
         return images
 
 
-def get_extractor(name: str, weights: str | Path | None = None) -> Extractor:
+def get_extractor(name: str, weights: str | Path | None = None, fit: str = "resize") -> Extractor:
+    """The extractor ``name`` (``EXTRACTORS``); ``fit`` is the run's ``data.fit``."""
     if name == "mnist_cnn":
         from training.classifier import FEATURES, load_classifier
 
@@ -77,7 +87,7 @@ def get_extractor(name: str, weights: str | Path | None = None) -> Extractor:
         model = keras.Model(
             classifier.inputs, [classifier.get_layer(FEATURES).output, classifier.output]
         )
-        return Extractor("mnist_cnn", model, 28, 1, 10)
+        return Extractor("mnist_cnn", model, 28, 1, 10, fit)
     if name == "inception":
         path = inception_weights(weights)
         if not path.is_file():
@@ -97,7 +107,7 @@ def get_extractor(name: str, weights: str | Path | None = None) -> Extractor:
         logits = keras.layers.Dense(1000, name="logits")(pool)
         model = keras.Model(net.inputs, [pool, logits])
         model.get_layer("logits").set_weights(top.get_weights())
-        return Extractor("inception", model, 299, 3, 1000)
+        return Extractor("inception", model, 299, 3, 1000, fit)
     raise ExtractorError(f"unknown extractor {name!r}; accepted: {', '.join(EXTRACTORS)}")
 
 

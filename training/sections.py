@@ -74,6 +74,11 @@ class DataConfig:
             left half of a side-by-side image) into B, ``BA`` the other way.
         crops: train on random crops of the model's size instead of whole images resized;
             held-out splits are tiled into such crops (``training.pairs``).
+        fit: how an image reaches the model's size after its center square is cropped:
+            ``resize`` (antialiased); ``pad`` puts a smaller image in the middle of a black
+            (-1) canvas, unscaled (MNIST's 28x28 digits at 32x32: 2 pixels each side, as
+            the ProGAN and StyleGAN papers pad them), and resizes only larger images down.
+            Evaluation crops a padded run's images back before the 28x28 digit classifier.
     """
 
     dataset: str = "mnist"
@@ -94,6 +99,7 @@ class DataConfig:
     pair_keys: list[str] | None = None
     pair_direction: Literal["AB", "BA"] = "AB"
     crops: bool = False
+    fit: Literal["resize", "pad"] = "resize"
 
     def validate(self) -> None:
         _positive(self, "data", "batch_size", "shuffle_buffer", "download_timeout")

@@ -302,8 +302,10 @@ def check_images(
     return good, sizes, bad
 
 
-def to_model_format(image: tf.Tensor, size: int, channels: int) -> tf.Tensor:
-    """uint8 [H, W, C] -> float32 [size, size, channels] in [-1, 1], center-cropped square."""
+def to_model_format(image: tf.Tensor, size: int, channels: int, fit: str = "resize") -> tf.Tensor:
+    """uint8 [H, W, C] -> float32 [size, size, channels] in [-1, 1], center-cropped square,
+    then resized to ``size`` (``fit="resize"``) or, when smaller, padded with black to it in
+    the middle (``fit="pad"``; the ``data.fit`` option)."""
     have = image.shape[-1]
     if have != channels:  # encoded images are decoded with the right channel count already
         image = (
@@ -317,7 +319,19 @@ def to_model_format(image: tf.Tensor, size: int, channels: int) -> tf.Tensor:
         image, (shape[0] - side) // 2, (shape[1] - side) // 2, side, side
     )
     image = tf.cast(image, tf.float32)
-    image = tf.image.resize(image, (size, size), antialias=True)
+
+    def resize():
+        return tf.image.resize(image, (size, size), antialias=True)
+
+    if fit == "pad":
+        offset = (size - side) // 2
+        image = tf.cond(
+            side <= size,
+            lambda: tf.image.pad_to_bounding_box(image, offset, offset, size, size),
+            resize,
+        )
+    else:
+        image = resize()
     image = tf.ensure_shape(image, (size, size, channels))
     return tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
 
