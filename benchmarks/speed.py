@@ -14,7 +14,8 @@ Tables:
     overhead   for each family (``--families``), the run's step function against the family's
                own ``train_step`` called in a plain ``tf.function`` on a plain iterator (no
                strategy, no distributed iterator, no global reductions): the same networks,
-               objective and batch, so the rate is the framework's overhead (1.0 = none). For
+               objective and batch, timed in alternating rounds, so the ratio (the median of the
+               rounds') is the framework's overhead (1.0 = none). For
                DCGAN also the simplest correct loop written out: a ``tf.function``
                GradientTape step, no trainer at all.
     inference  the generator of each default preset in Keras (a compiled ``tf.function``),
@@ -79,7 +80,8 @@ def _timed(fn, steps: int, warmup: int) -> float:
     return statistics.median(rounds)
 
 
-def train_rate(config, steps: int, warmup: int) -> dict:
+def _run_step(config):
+    """The run's step function as a callable of one ``run_steps`` call, and the steps it runs."""
     session = build_session(config)
     dataset, _ = make_dataset(
         config.data, config.model.image_size, config.model.channels, config.runtime.seed
@@ -87,12 +89,17 @@ def train_rate(config, steps: int, warmup: int) -> dict:
     run_steps = make_step_function(session, dataset)
     per_call = config.runtime.steps_per_execution
     n = tf.constant(per_call)
-    seconds = _timed(
-        lambda: float(run_steps(n)["weights_finite"]), max(1, steps // per_call), warmup
-    )
-    steps_per_s = per_call / seconds
+    return lambda: float(run_steps(n)["weights_finite"]), per_call
+
+
+def _rates(config, steps_per_s: float) -> dict:
     real_images = config.data.batch_size * config.objective.d_steps
     return {"steps_per_s": steps_per_s, "images_per_s": steps_per_s * real_images}
+
+
+def train_rate(config, steps: int, warmup: int) -> dict:
+    step, per_call = _run_step(config)
+    return _rates(config, per_call / _timed(step, max(1, steps // per_call), warmup))
 
 
 def plain_loop_rate(config, steps: int, warmup: int) -> dict:
@@ -133,15 +140,14 @@ def plain_loop_rate(config, steps: int, warmup: int) -> dict:
     return {"steps_per_s": 1 / seconds, "images_per_s": batch / seconds}
 
 
-def plain_trainer_rate(config, steps: int, warmup: int) -> dict:
+def _plain_trainer_step(config):
     """The family's ``train_step`` (networks, objective, EMA) in a plain ``tf.function`` on a
     plain iterator of the same data: what the run's step function costs over it is the
-    framework's (strategy, distributed iterator, global reductions, the loop). Only for a
-    ``one_device`` strategy: the step runs outside ``strategy.run``."""
+    framework's (strategy, distributed iterator, global reductions, the finite-weights check).
+    Only for a ``one_device`` strategy: the step runs outside ``strategy.run``."""
     if config.runtime.strategy != "one_device":
-        raise ValueError("plain_trainer_rate needs runtime.strategy=one_device")
-    session = build_session(config)
-    trainer = session.trainer
+        raise ValueError("the plain train_step needs runtime.strategy=one_device")
+    trainer = build_session(config).trainer
     dataset, _ = make_dataset(
         config.data, config.model.image_size, config.model.channels, config.runtime.seed
     )
@@ -153,9 +159,36 @@ def plain_trainer_rate(config, steps: int, warmup: int) -> dict:
         return trainer.train_step(data if len(data) > 1 else data[0])
 
     # a value of the step's logs, read back so that the step has run (every kind logs some)
-    seconds = _timed(lambda: float(next(iter(step().values()))), steps, warmup)
-    real_images = config.data.batch_size * config.objective.d_steps
-    return {"steps_per_s": 1 / seconds, "images_per_s": real_images / seconds}
+    return lambda: float(next(iter(step().values())))
+
+
+def overhead(config, steps: int, warmup: int, rounds: int = 5) -> dict:
+    """The run's step function against the plain ``train_step`` (``_plain_trainer_step``),
+    timed in alternating rounds of ``steps`` steps so that both see the same state of the
+    machine; the ratio (run / plain steps per second, 1.0 = no overhead) is the median of the
+    rounds' ratios."""
+    ours, per_call = _run_step(config)
+    plain = _plain_trainer_step(config)
+    calls = max(1, steps // per_call)
+    for _ in range(warmup):
+        ours(), plain()
+    ratios, ours_s, plain_s = [], [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(calls):
+            ours()
+        ours_s.append((time.perf_counter() - start) / (calls * per_call))
+        start = time.perf_counter()
+        for _ in range(steps):
+            plain()
+        plain_s.append((time.perf_counter() - start) / steps)
+        ratios.append(plain_s[-1] / ours_s[-1])
+    return {
+        "ganzoo": _rates(config, 1 / statistics.median(ours_s)),
+        "plain": _rates(config, 1 / statistics.median(plain_s)),
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+    }
 
 
 def backup_cost(config, repeats: int = 10) -> float:
@@ -305,14 +338,13 @@ def _run(argv=None) -> int:
             # one device: the plain step runs outside strategy.run, which only a one-device
             # strategy's variables allow
             config = _config(family, None, ["runtime.strategy=one_device"])
-            ours = train_rate(config, args.steps, args.warmup)
-            plain = plain_trainer_rate(config, args.steps, args.warmup)
-            results.setdefault("overhead", []).append(
-                {"family": family, "ganzoo": ours, "plain": plain}
-            )
+            measured = overhead(config, args.steps, args.warmup)
+            results.setdefault("overhead", []).append({"family": family, **measured})
+            ours, plain = measured["ganzoo"], measured["plain"]
             row = [f"`{family}`", f"`{config.preset}`", config.data.batch_size]
             row += [f"{plain['images_per_s']:.0f}", f"{ours['images_per_s']:.0f}"]
-            rows.append(row + [f"{ours['steps_per_s'] / plain['steps_per_s']:.2f}"])
+            spread = f"{min(measured['ratios']):.2f}-{max(measured['ratios']):.2f}"
+            rows.append(row + [f"{measured['ratio']:.2f} ({spread})"])
             if family == "dcgan":  # and the loop written out, without a trainer
                 hand = plain_loop_rate(config, args.steps, args.warmup)
                 results["overhead"][-1]["hand_written"] = hand
@@ -322,7 +354,7 @@ def _run(argv=None) -> int:
                 )
             print(rows[-1], flush=True)
         header = ["family", "preset", "batch", "plain real img/s", "ganzoo real img/s"]
-        print(_table(header + ["ratio"], rows) + "\n")
+        print(_table(header + ["ratio (rounds' range)"], rows) + "\n")
 
     if "inference" in parts:
         rows = []
