@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import SHARED_STEPS, tiny_config
+from tests.events import summaries
 from training import evaluate, metrics
 from training.classifier import HELD_OUT, accuracy_on, load_classifier
 from training.data import load_split, load_vendored_mnist
@@ -154,20 +155,8 @@ def test_inception_extractor_with_user_supplied_weights(tmp_path):
         get_extractor("inception", tmp_path / "bad.h5")
 
 
-def _eval_scalars(logdir):
-    """{tag: {step: value}} of the ``eval/`` summaries in a run's event files."""
-    scalars = {}
-    for events in logdir.glob("events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(str(events)):
-            for v in event.summary.value:
-                if v.tag.startswith("eval/"):
-                    value = float(tf.make_ndarray(v.tensor)) if v.HasField("tensor") else None
-                    scalars.setdefault(v.tag, {})[event.step] = value
-    return scalars
-
-
 def _eval_tags(logdir):
-    return set(_eval_scalars(logdir))
+    return set(summaries(logdir, "eval/"))
 
 
 def test_training_evaluates_and_keeps_the_best_generator(tmp_path):
@@ -187,7 +176,7 @@ def test_training_evaluates_and_keeps_the_best_generator(tmp_path):
     best = json.loads((tmp_path / "run" / "best.json").read_text())
     assert best["metric"] == "kid" and best["extractor"] == "mnist_cnn"
     # the best is the evaluation with the lowest KID, as logged at steps 2 and 4
-    kid = _eval_scalars(tmp_path / "run" / "logs")["eval/kid_mnist_cnn"]
+    kid = summaries(tmp_path / "run" / "logs", "eval/")["eval/kid_mnist_cnn"]
     assert sorted(kid) == [2, 4] and best["step"] == min(kid, key=kid.get)
     assert best["value"] == pytest.approx(kid[best["step"]], rel=1e-6)
     assert (tmp_path / "run" / "generator_best.keras").is_file()

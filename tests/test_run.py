@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import tiny_config
+from tests.events import summaries
 from training import run
 from training.config import load
 from training.loop import train
@@ -145,14 +146,6 @@ def test_resume_keeps_the_config(capsys, tmp_path):
     assert load(tmp_path / "run" / "config.yaml").train.steps == 3
 
 
-def _tags(logdir: Path) -> set[str]:
-    tags = set()
-    for events in logdir.glob("events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(str(events)):
-            tags.update(value.tag for value in event.summary.value)
-    return tags
-
-
 def _cli(*args, **kwargs):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.Popen(
@@ -192,7 +185,7 @@ def test_cli_run_folder_layout(tmp_path):
         "lr/discriminator",
         "steps_per_sec",
         "samples",
-    } <= _tags(run_dir / "logs")
+    } <= set(summaries(run_dir / "logs"))
 
 
 @pytest.mark.slow

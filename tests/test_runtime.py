@@ -7,6 +7,7 @@ import tensorflow as tf
 
 import zoo
 from tests.conftest import tiny_config
+from tests.events import summaries
 from training.loop import build_session, open_run, train
 from training.strategy import mixed_precision_policy, use_jit
 from zoo.contract import CALIBRATION_FILE
@@ -103,12 +104,26 @@ def test_xla_trains_and_resumes_exactly(family, tmp_path):
     assert _max_diff(a, fresh) > 1e-4  # and the weights did move
 
 
-def test_steps_per_execution_computes_the_same_steps_and_keeps_events_exact(tmp_path):
+def test_steps_per_execution_computes_the_same_steps_and_keeps_events_exact(tmp_path, capsys):
+    """The same weights, events at the same steps, and the same logged means: each call's
+    logs average its steps (4, then 2 cut short at the event), and the progress line and
+    TensorBoard weight them by those steps."""
     events = ["train.steps=12", "train.log_every=6", "train.sample_every=6"]
     events += ["train.checkpoint_every=6", "train.backup_every=none"]
     train(tiny_config("dcgan", *events), tmp_path / "one")
+    one = capsys.readouterr().out
     train(tiny_config("dcgan", *events, "runtime.steps_per_execution=4"), tmp_path / "four")
+    four = capsys.readouterr().out
     assert _max_diff(open_run(tmp_path / "one")[0], open_run(tmp_path / "four")[0]) == 0.0
+
+    def progress(out):
+        return [line.split(" (")[0] for line in out.splitlines() if line.startswith("step ")]
+
+    assert len(progress(one)) == 2 and progress(four) == progress(one)
+    logged = [summaries(tmp_path / run / "logs", "d_loss") for run in ("one", "four")]
+    assert logged[0]["d_loss"].keys() == {6, 12}
+    for step in (6, 12):
+        assert logged[1]["d_loss"][step] == pytest.approx(logged[0]["d_loss"][step], rel=1e-6)
     samples = sorted(p.name for p in (tmp_path / "four" / "samples").glob("*.png"))
     assert samples == ["step_000000.png", "step_000006.png", "step_000012.png"]
     checkpoints = sorted(p.name for p in (tmp_path / "four" / "checkpoints").glob("*.index"))

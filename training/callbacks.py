@@ -1,7 +1,9 @@
 """Callbacks observe a run; they hold no training logic.
 
-The driver calls ``on_train_begin(step)``, ``on_step_end(step, logs)`` after every generator
-update with the global-mean values of that step, and ``on_train_end(step)``.
+The driver calls ``on_train_begin(step)``, ``on_step_end(step, logs, steps)`` after every call
+of the step function with the global values averaged over the ``steps`` generator updates it
+ran (``runtime.steps_per_execution``, cut short at events) and ``step`` the one reached, and
+``on_train_end(step)``. Averages over several calls weight each by its ``steps``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from training.grids import image_grid, save_png
 class Callback:
     def on_train_begin(self, step: int) -> None: ...
 
-    def on_step_end(self, step: int, logs: dict[str, float]) -> None: ...
+    def on_step_end(self, step: int, logs: dict[str, float], steps: int = 1) -> None: ...
 
     def on_train_end(self, step: int) -> None: ...
 
@@ -36,7 +38,7 @@ class ScalarLogger(Callback):
     def __init__(self, writer, every: int, learning_rates):
         self.writer, self.every, self.learning_rates = writer, every, learning_rates
         self._sums: dict[str, float] = {}
-        self._count = 0
+        self._count = 0  # steps in the sums
         self._since = time.perf_counter()
         self._since_step = 0
 
@@ -44,10 +46,10 @@ class ScalarLogger(Callback):
         self._since = time.perf_counter()
         self._since_step = step
 
-    def on_step_end(self, step, logs):
+    def on_step_end(self, step, logs, steps=1):
         for key, value in logs.items():
-            self._sums[key] = self._sums.get(key, 0.0) + value
-        self._count += 1
+            self._sums[key] = self._sums.get(key, 0.0) + value * steps
+        self._count += steps
         if step % self.every == 0:
             self.flush(step)
 
@@ -84,7 +86,7 @@ class SampleGrid(Callback):
         if step == 0:
             self.render(0)
 
-    def on_step_end(self, step, logs):
+    def on_step_end(self, step, logs, steps=1):
         if step % self.every == 0:
             self.render(step)
 
@@ -113,7 +115,7 @@ class Evaluation(Callback):
         self.extractor, self.writer, self.every = extractor, writer, every
         self.metric, self.on_best, self.best = metric, on_best, best
 
-    def on_step_end(self, step, logs):
+    def on_step_end(self, step, logs, steps=1):
         if step % self.every == 0:
             self.evaluate(step)
 
@@ -158,7 +160,7 @@ class HeldOutAccuracy(Callback):
         self.split, self.writer, self.every = split, writer, every
         self.on_best, self.best = on_best, best
 
-    def on_step_end(self, step, logs):
+    def on_step_end(self, step, logs, steps=1):
         if step % self.every == 0:
             self.evaluate(step)
 
@@ -199,6 +201,7 @@ class ProgressBar(Callback):
         self._since = time.perf_counter()
         self._last_step = 0
         self._sums: dict[str, float] = {}
+        self._count = 0  # steps in the sums
 
     def on_train_begin(self, step):
         self._since, self._last_step = time.perf_counter(), step
@@ -207,15 +210,16 @@ class ProgressBar(Callback):
             if step:
                 self.bar.update(step)
 
-    def on_step_end(self, step, logs):
-        if self.interactive:
+    def on_step_end(self, step, logs, steps=1):
+        if self.interactive:  # Progbar weights each update by the steps since the last
             self.bar.update(step, values=list(logs.items()))
             return
         for key, value in logs.items():
-            self._sums[key] = self._sums.get(key, 0.0) + value
+            self._sums[key] = self._sums.get(key, 0.0) + value * steps
+        self._count += steps
         if step % self.every == 0 or step == self.total:
-            steps = max(step - self._last_step, 1)
             rate = (step - self._last_step) / max(time.perf_counter() - self._since, 1e-9)
-            values = " ".join(f"{k}={v / steps:.4f}" for k, v in self._sums.items())
+            values = " ".join(f"{k}={v / self._count:.4f}" for k, v in self._sums.items())
             print(f"step {step}/{self.total} {values} ({rate:.1f} steps/s)", flush=True)
             self._since, self._last_step, self._sums = time.perf_counter(), step, {}
+            self._count = 0

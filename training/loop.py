@@ -142,7 +142,7 @@ def _train(session: Session, run_dir: Path, out_dir: Path, resume: bool) -> RunR
             every = config.train.backup_every
             if every and previous // every < step // every:  # crossed a multiple of it
                 store.save(step, kind="backup")
-            _step_end(callbacks, step, logs, out_dir, store)
+            _step_end(callbacks, step, logs, step - previous, out_dir, store)
             if step % config.train.checkpoint_every == 0 or step == steps:
                 checkpoint(step)
     interrupted = stop.requested and step < steps
@@ -277,11 +277,12 @@ class _Rollback:
         return step
 
 
-def _step_end(callbacks, step: int, logs: dict[str, float], out_dir: Path, store) -> None:
-    """Hands ``step`` to the callbacks; a write they cannot do is a one-line ``RunError``."""
+def _step_end(callbacks, step: int, logs: dict[str, float], steps: int, out_dir: Path, store):
+    """Hands ``step`` and the ``logs`` of the ``steps`` before it to the callbacks; a write they
+    cannot do is a one-line ``RunError``."""
     try:
         for c in callbacks:
-            c.on_step_end(step, logs)
+            c.on_step_end(step, logs, steps)
     except OSError as err:  # a sample grid, best.json, ...: the disk, not the run
         raise RunError(
             f"cannot write to {out_dir} at step {step} ({err.strerror or err}); the "
