@@ -10,7 +10,9 @@ raw image, label) examples and the function that decodes one to uint8 [H, W, C].
               error that says how to prepare the data offline.
 
 ``data.dataset=skimage_photos`` is the colour photographs inside scikit-image (offline; split
-``train`` is six of them, ``test`` holds chelsea and coffee out). ``training.data`` turns a source
+``train`` is six of them, ``test`` holds chelsea and coffee out). ``data.dataset=stacked_mnist``
+is Stacked MNIST (offline): three MNIST digits drawn independently as the three channels of one
+image, 1,000 modes (``stacked_mnist_source``). ``training.data`` turns a source
 into batches; ``to_model_format`` brings one image to the model's size, channels and range.
 """
 
@@ -76,6 +78,8 @@ def open_source(config: DataConfig, channels: int, seed: int = 0) -> Source:
         return _folder_source(Path(config.path), channels, config.mixed_sizes)
     if config.dataset == PHOTOS_DATASET and config.source in ("auto", "vendored"):
         return _photos_source(config.split, channels)
+    if config.dataset == STACKED_DATASET and config.source in ("auto", "vendored"):
+        return stacked_mnist_source(config.split)
     if config.source == "vendored":
         if config.dataset != "mnist":
             raise DataError(
@@ -158,6 +162,42 @@ def _vendored_mnist_source(why: str, split: str = "train") -> Source:
         description=f"mnist: {what} vendored in ganzoo, {len(images)} images ({why})",
         size=len(images),
         classes=[str(digit) for digit in range(10)],
+    )
+
+
+STACKED_DATASET = "stacked_mnist"
+STACKED_SIZE = 60_000  # images in the stacked set (VEEGAN's 25,600 and PacGAN's 128,000 are others)
+
+
+def stacked_mnist_source(split: str = "train", size: int = STACKED_SIZE) -> Source:
+    """Stacked MNIST (Srivastava et al. 2017, VEEGAN; Lin et al. 2018, PacGAN): ``size`` images
+    whose three channels are three digits drawn independently and uniformly from ``split`` of
+    the vendored MNIST (default the training pool, digits 0-7999), label ``100 * first + 10 *
+    second + third`` (one of 1,000 modes). The draws are fixed (seed 0), so the set is the same
+    everywhere, as a dataset; the run's seed shuffles it. Split ``train`` is the pool 0-7999,
+    ``test`` the held-out 8000-9999, and a slice (``test[:4000]``) indexes the vendored set."""
+    split = {"train": "test[:8000]", "test": "test[8000:]"}.get(split, split)
+    images, labels = load_vendored_mnist()
+    name, part = split_slice(split)
+    if name not in ("train", "test"):
+        raise DataError(f"stacked_mnist draws from the vendored MNIST's 'test' split, not {name!r}")
+    pool, pool_labels = images[part], labels[part].astype(np.int32)
+    if not len(pool):
+        raise DataError(f"data.split={split!r} selects no digit of the vendored MNIST (10000)")
+    picks = np.random.default_rng(0).integers(0, len(pool), size=(size, 3)).astype(np.int32)
+    stacked_labels = pool_labels[picks] @ np.array([100, 10, 1], np.int32)
+    digits = tf.constant(pool)
+
+    def decode(indices):  # [3] pool indices -> uint8 [28, 28, 3]
+        return tf.transpose(tf.gather(digits, indices), [1, 2, 0])
+
+    return Source(
+        examples=tf.data.Dataset.from_tensor_slices((picks, stacked_labels)),
+        decode=decode,
+        description=f"stacked_mnist: {size} images of 3 digits each from the vendored MNIST "
+        f"{split} ({len(pool)} digits), 1000 modes",
+        size=size,
+        classes=[f"{mode:03d}" for mode in range(1000)],
     )
 
 
