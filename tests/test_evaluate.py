@@ -166,7 +166,7 @@ def test_ppl_of_a_run_in_z_with_the_other_metrics(trained_runs, tmp_path, capsys
     assert "fid" in saved and "kid" not in saved and saved["extractor"] == "mnist_cnn"
     assert (ppl["space"], ppl["sampling"], ppl["paths"], ppl["epsilon"]) == ("z", "full", 30, 1e-4)
     assert ppl["kept"] == 30 and np.isfinite(ppl["mean"]) and ppl["mean"] > 0  # too few to trim
-    assert f"PPL (mnist_cnn) z full {ppl['mean']:.2f} ± {ppl['sem']:.2f}" in out
+    assert f"PPL (mnist_cnn) z full {ppl['mean']:.4g} ± {ppl['sem']:.2g}" in out
     assert "FID (mnist_cnn)" in out
 
 
@@ -179,7 +179,7 @@ def test_ppl_of_stylegan2_in_w_and_in_z(trained_runs, tmp_path, capsys):
     w = saved["ppl"]
     assert (w["space"], w["sampling"], w["paths"]) == ("w", "end", 40)
     assert np.isfinite(w["mean"]) and w["mean"] > 0 and "fid" not in saved  # PPL alone
-    assert f"PPL (mnist_cnn) w end {w['mean']:.2f}" in out
+    assert f"PPL (mnist_cnn) w end {w['mean']:.4g} ± {w['sem']:.2g}" in out
     assert evaluate.main(argv) == 0  # z: slerp through the whole generator, another number
     z = json.loads((run / "metrics.json").read_text())["ppl"]
     assert z["space"] == "z" and z["mean"] != w["mean"]

@@ -460,7 +460,7 @@ def summary(result: dict) -> str:
     if "ppl" in result:
         ppl = result["ppl"]
         parts.append(
-            f"PPL {x} {ppl['space']} {ppl['sampling']} {ppl['mean']:.2f} ± {ppl['sem']:.2f} "
+            f"PPL {x} {ppl['space']} {ppl['sampling']} {ppl['mean']:.4g} ± {ppl['sem']:.2g} "
             f"(standard error; {ppl['paths']:,} paths, epsilon {ppl['epsilon']:g}, "
             f"{ppl['features']} features, mean of the 1st-99th percentiles)"
         )
