@@ -122,7 +122,25 @@ def test_compare_two_image_sets_without_a_run(tmp_path, mnist, capsys):
     [
         (
             ["RUN", "--metrics", "fid,lpips"],
-            "unknown metric 'lpips'; accepted: fid, kid, is, pr, swd",
+            "unknown metric 'lpips'; accepted: fid, kid, is, pr, swd, ppl",
+        ),
+        (
+            ["RUN", "--metrics", "ppl", "--ppl-space", "w"],
+            "--ppl-space w needs a mapping network (z -> w) and dcgan has none (families with "
+            "one: stylegan2); use --ppl-space z",
+        ),
+        (
+            ["RUN", "--metrics", "ppl", "--ppl-space", "x"],
+            "unknown --ppl-space 'x'; accepted: z, w",
+        ),
+        (
+            ["RUN", "--metrics", "fid,ppl", "--ppl-sampling", "mid"],
+            "unknown --ppl-sampling 'mid'; accepted: full, end",
+        ),
+        (["RUN", "--metrics", "ppl", "--ppl-paths", "0"], "--ppl-paths must be at least 1"),
+        (
+            ["--real", "a.npz", "--fake", "b.npz", "--metrics", "fid,ppl"],
+            "ppl measures a run's generator (its latent paths): give a run folder",
         ),
         (
             ["RUN", "--extractor", "inception", "--weights", "/nope.h5"],
@@ -137,6 +155,35 @@ def test_cli_errors_are_one_line(tiny_run, capsys, argv, fragment):
     assert evaluate.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and fragment in err and "\n" not in err
+
+
+def test_ppl_of_a_run_in_z_with_the_other_metrics(trained_runs, tmp_path, capsys):
+    run = trained_runs.copy("dcgan", tmp_path / "run")
+    argv = [str(run), "--metrics", "fid,ppl", "--num-samples", "100", "--ppl-paths", "30"]
+    assert evaluate.main(argv) == 0
+    out = capsys.readouterr().out
+    saved = json.loads((run / "metrics.json").read_text())
+    ppl = saved["ppl"]
+    assert "fid" in saved and "kid" not in saved and saved["extractor"] == "mnist_cnn"
+    assert (ppl["space"], ppl["sampling"], ppl["paths"], ppl["epsilon"]) == ("z", "full", 30, 1e-4)
+    assert ppl["kept"] == 30 and np.isfinite(ppl["mean"]) and ppl["mean"] > 0  # too few to trim
+    assert f"PPL (mnist_cnn) z full {ppl['mean']:.4g} ± {ppl['sem']:.2g}" in out
+    assert "FID (mnist_cnn)" in out
+
+
+def test_ppl_of_stylegan2_in_w_and_in_z(trained_runs, tmp_path, capsys):
+    run = trained_runs.copy("stylegan2", tmp_path / "run")
+    argv = [str(run), "--metrics", "ppl", "--ppl-paths", "40", "--extractor", "mnist_cnn"]
+    assert evaluate.main([*argv, "--ppl-space", "w", "--ppl-sampling", "end"]) == 0
+    out = capsys.readouterr().out
+    saved = json.loads((run / "metrics.json").read_text())
+    w = saved["ppl"]
+    assert (w["space"], w["sampling"], w["paths"]) == ("w", "end", 40)
+    assert np.isfinite(w["mean"]) and w["mean"] > 0 and "fid" not in saved  # PPL alone
+    assert f"PPL (mnist_cnn) w end {w['mean']:.4g} ± {w['sem']:.2g}" in out
+    assert evaluate.main(argv) == 0  # z: slerp through the whole generator, another number
+    z = json.loads((run / "metrics.json").read_text())["ppl"]
+    assert z["space"] == "z" and z["mean"] != w["mean"]
 
 
 @pytest.mark.slow

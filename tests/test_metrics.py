@@ -102,3 +102,46 @@ def test_kid_spread_comes_from_subsets_of_at_most_half_the_samples():
     )
     with pytest.raises(ValueError, match="at least 2 samples"):
         metrics.kid(a[:1], b)
+
+
+def test_slerp_keeps_to_the_great_circle_at_a_constant_speed_and_lerp_to_the_chord():
+    a, b = np.array([[3.0, 0.0]]), np.array([[0.0, 2.0]])  # a quarter circle apart
+    assert metrics.slerp(a, b, 0.0) == pytest.approx(np.array([[1.0, 0.0]]))
+    assert metrics.slerp(a, b, 1.0) == pytest.approx(np.array([[0.0, 1.0]]), abs=1e-12)
+    # the middle of the arc, not the normalised middle of the chord (1.5, 1) / |(1.5, 1)|
+    assert metrics.slerp(a, b, 0.5) == pytest.approx(np.full((1, 2), 0.5**0.5))
+    assert metrics.lerp(a, b, 0.5) == pytest.approx(np.array([[1.5, 1.0]]))
+    # equal steps of t are equal angles, one t per row, on the unit sphere in any dimension
+    rng = np.random.default_rng(7)
+    x, y = rng.standard_normal((5, 16)), rng.standard_normal((5, 16))
+    t = rng.uniform(0, 1, 5)
+    angle = np.arccos((x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1))
+    p, q = metrics.slerp(x, y, t), metrics.slerp(x, y, t + 0.01)
+    assert np.linalg.norm(p, axis=1) == pytest.approx(np.ones(5))
+    assert np.arccos(np.clip((p * q).sum(1), -1, 1)) == pytest.approx(0.01 * angle, rel=1e-6)
+    # lerp moves equal distances, not equal angles; rows of any rank
+    assert metrics.lerp(x, y, t) == pytest.approx(x + t[:, None] * (y - x))
+    ws = rng.standard_normal((5, 3, 16))
+    assert metrics.lerp(ws, 2 * ws, t) == pytest.approx(ws * (1 + t)[:, None, None])
+
+
+def test_path_distances_are_of_unit_features_over_epsilon_squared():
+    f = np.array([[3.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    g = np.array([[0.0, 5.0], [2.0, 2.0], [0.0, 0.0]])  # a quarter turn, a rescaling, zeros
+    assert metrics.path_distances(f, g, epsilon=0.5) == pytest.approx([2.0 / 0.25, 0.0, 0.0])
+
+
+def test_trimmed_mean_drops_what_is_outside_the_1st_and_99th_percentiles():
+    values = np.arange(1001.0)
+    values[:10], values[-10:] = -1e12, 1e12  # ten outliers at each end
+    result = metrics.trimmed_mean(np.random.default_rng(8).permutation(values))
+    # the bounds are values that occur (the 11th and the 991st), and both are kept
+    assert result["bounds"] == [10.0, 990.0] and result["kept"] == 981
+    assert result["mean"] == 500.0
+    assert result["sem"] == pytest.approx(values[10:991].std() / np.sqrt(981))
+    # the authors' lines, written out
+    lo = np.percentile(values, 1, method="lower")
+    hi = np.percentile(values, 99, method="higher")
+    assert result["mean"] == np.extract(np.logical_and(values >= lo, values <= hi), values).mean()
+    # with 100 values the 1st percentile is the smallest: nothing is dropped
+    assert metrics.trimmed_mean(np.arange(100.0))["kept"] == 100

@@ -1,7 +1,9 @@
-"""Evaluate a run's generator, or compare two image sets, with FID, KID, IS, PR and SWD.
+"""Evaluate a run's generator, or compare two image sets, with FID, KID, IS, PR and SWD; a
+run's generator also with its perceptual path length (PPL).
 
     python -m training.evaluate runs/dcgan-XXXX                      # writes metrics.json there
     python -m training.evaluate runs/dcgan-XXXX --metrics fid,kid --num-samples 5000
+    python -m training.evaluate runs/stylegan2-XXXX --metrics ppl --ppl-space w --ppl-paths 10000
     python -m training.evaluate --real DIR_OR_NPZ --fake DIR_OR_NPZ  # no run folder needed
     python -m training.evaluate --baselines     # MNIST half vs half, and vs pixel-shuffled MNIST
 
@@ -19,6 +21,10 @@ translated and compared with their A views), with the cycle-reconstruction L1 of
 ``--real``/``--fake`` sets that are both 28x28 grayscale. Anything else gets InceptionV3 when
 its weights are available. A run with neither gets no FID, KID, IS or PR (a note says so) and
 the metrics that need no extractor (SWD); ``--real``/``--fake`` with neither is an error.
+
+PPL (``training.path_length``) walks latent paths of the generator in ``z`` (every family with
+noise) or, with ``--ppl-space w``, in StyleGAN2's ``w``; it is not in the default ``--metrics``
+(10,000 paths are 20,000 images more to make and read).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import numpy as np  # noqa: E402
 
 from training import metrics as m  # noqa: E402
 from training.host import tune_allocator  # noqa: E402
+from training.path_length import PATHS  # noqa: E402
 from training.translation import (  # noqa: E402
     DIRECTIONS,
     bicubic,
@@ -52,8 +59,10 @@ from training.translation import (  # noqa: E402
 )
 from zoo.errors import GanzooError  # noqa: E402
 
-METRICS = ("fid", "kid", "is", "pr", "swd")
-NEEDS_EXTRACTOR = ("fid", "kid", "is", "pr")  # SWD compares pixels
+METRICS = ("fid", "kid", "is", "pr", "swd", "ppl")
+DEFAULT_METRICS = ("fid", "kid", "is", "pr", "swd")  # PPL on request: it is slower than all five
+NEEDS_EXTRACTOR = ("fid", "kid", "is", "pr", "ppl")  # SWD compares pixels
+GENERATOR_ONLY = ("ppl",)  # measured on a run's generator, not between two image sets
 KID_SUBSETS = 100
 
 
@@ -65,15 +74,17 @@ def compute(
     real_images: np.ndarray,
     fake_images: np.ndarray,
     extractor,
-    which: tuple[str, ...] = METRICS,
+    which: tuple[str, ...] = DEFAULT_METRICS,
 ) -> dict:
     """The metrics ``which`` between two image sets in [-1, 1] ([N, H, W, C]). With no
-    ``extractor`` (``None``) only the metrics that need none (SWD) can be asked for."""
+    ``extractor`` (``None``) only the metrics that need none (SWD) can be asked for. PPL is not
+    a comparison of two sets (``evaluate_run`` measures it on the generator)."""
     result: dict = {
         "extractor": extractor.name if extractor is not None else None,
         "num_real": len(real_images),
         "num_fake": len(fake_images),
     }
+    which = tuple(w for w in which if w not in GENERATOR_ONLY)
     if extractor is None:
         needing = [w for w in which if w in NEEDS_EXTRACTOR]
         if needing:
@@ -177,16 +188,26 @@ def real_images(config, num: int, seed: int) -> np.ndarray:
 
 
 def evaluate_run(
-    run_dir, which=METRICS, num_samples=10000, extractor_name="auto", weights=None, seed=0
+    run_dir,
+    which=DEFAULT_METRICS,
+    num_samples=10000,
+    extractor_name="auto",
+    weights=None,
+    seed=0,
+    ppl_paths=PATHS,
+    ppl_space="z",
+    ppl_sampling="full",
 ) -> dict:
     """The metrics ``which`` of a run's generator against its data, written to the run's
     ``metrics.json``. With ``extractor_name="auto"`` and no extractor that fits the run's
-    images, the metrics that need one are left out and ``result["note"]`` says why."""
+    images, the metrics that need one are left out and ``result["note"]`` says why. ``ppl``
+    walks ``ppl_paths`` latent paths in ``ppl_space`` (``training.path_length``)."""
     import tensorflow as tf
 
     import zoo
     from training.config import load
     from training.features import default_extractor, get_extractor, no_extractor_note
+    from training.path_length import latent_inputs, perceptual_path_length
     from training.sample import load_generator
     from zoo.contract import CALIBRATION_FILE
 
@@ -196,6 +217,16 @@ def evaluate_run(
             f"{run_dir} is not a trained run folder (needs config.yaml and generator.keras)"
         )
     config = load(run_dir / "config.yaml")
+    family = zoo.get_family(config.family)
+    contract = family.contract(config.model)
+    if "ppl" in which:  # one-line errors before anything is loaded or generated
+        latent_inputs(contract, config.family)
+        if ppl_space == "w" and family.w_space is None:
+            having = [f for f in zoo.list_families() if zoo.get_family(f).w_space is not None]
+            raise EvaluationError(
+                f"--ppl-space w needs a mapping network (z -> w) and {config.family} has none "
+                f"(families with one: {', '.join(having)}); use --ppl-space z"
+            )
     note = None
     if extractor_name == "auto":
         name = default_extractor(config.data, weights)
@@ -212,8 +243,6 @@ def evaluate_run(
             )
     extractor = get_extractor(name, weights, config.data.fit) if name else None
     generator = load_generator(run_dir, config.family)
-    family = zoo.get_family(config.family)
-    contract = family.contract(config.model)
     classes = contract.num_classes
     real = None
     if contract.data_keys:  # inputs read from the data: the run's own real examples
@@ -257,9 +286,19 @@ def evaluate_run(
             result["translation"] |= reverse_metrics(
                 generator, backward, contract, source, truth, labels_held_out, extractor, seed, fake
             )
-    else:
+    elif any(w not in GENERATOR_ONLY for w in which):
         fake, labels = generate(generator, num_samples, seed, contract, real=real)
         result = compute(real_images(config, num_samples, seed + 1), fake, extractor, which)
+    else:  # PPL alone: no sample set to compare
+        result = {"extractor": extractor.name if extractor is not None else None}
+        labels = None
+    if "ppl" in which:
+        parts = family.w_space(generator) if ppl_space == "w" else None
+        begin = time.perf_counter()
+        result["ppl"] = perceptual_path_length(
+            generator, contract, extractor, ppl_paths, ppl_space, ppl_sampling, seed, parts
+        )
+        result["ppl"]["seconds"] = round(time.perf_counter() - begin, 1)
     if note:
         result["note"] = note
     if labels is not None and extractor is not None and extractor.classes == classes:
@@ -385,6 +424,20 @@ def auto_extractor_for_images(real: np.ndarray, fake: np.ndarray, weights=None) 
     )
 
 
+def check_ppl_options(paths: int, space: str, sampling: str) -> None:
+    """A one-line ``EvaluationError`` for PPL options that are not accepted."""
+    from training.path_length import SAMPLINGS, SPACES
+
+    if space not in SPACES:
+        raise EvaluationError(f"unknown --ppl-space {space!r}; accepted: {', '.join(SPACES)}")
+    if sampling not in SAMPLINGS:
+        raise EvaluationError(
+            f"unknown --ppl-sampling {sampling!r}; accepted: {', '.join(SAMPLINGS)}"
+        )
+    if paths < 1:
+        raise EvaluationError("--ppl-paths must be at least 1")
+
+
 def summary(result: dict) -> str:
     x = f"({result['extractor']})"
     parts = []
@@ -404,6 +457,13 @@ def summary(result: dict) -> str:
         parts.append(f"precision {x} {result['precision']:.3f}, recall {result['recall']:.3f}")
     if "swd" in result:
         parts.append("SWD x1e3 " + ", ".join(f"{k[4:]} {v:.2f}" for k, v in result["swd"].items()))
+    if "ppl" in result:
+        ppl = result["ppl"]
+        parts.append(
+            f"PPL {x} {ppl['space']} {ppl['sampling']} {ppl['mean']:.4g} ± {ppl['sem']:.2g} "
+            f"(standard error; {ppl['paths']:,} paths, epsilon {ppl['epsilon']:g}, "
+            f"{ppl['features']} features, mean of the 1st-99th percentiles)"
+        )
     if "class_entropy" in result:
         parts.append(f"class entropy {x} {result['class_entropy']:.3f}")
     if "confident" in result:
@@ -442,9 +502,16 @@ def main(argv=None) -> int:
     )
     parser.add_argument("run_dir", nargs="?", help="run folder to evaluate")
     parser.add_argument(
-        "--metrics", default=",".join(METRICS), help="comma-separated: " + ", ".join(METRICS)
+        "--metrics",
+        default=",".join(DEFAULT_METRICS),
+        help=f"comma-separated: {', '.join(METRICS)} (default: {','.join(DEFAULT_METRICS)})",
     )
     parser.add_argument("--num-samples", type=int, default=10000)
+    parser.add_argument(
+        "--ppl-paths", type=int, default=PATHS, help=f"paths for ppl (default {PATHS:,})"
+    )
+    parser.add_argument("--ppl-space", default="z", help="z, or w (a mapping network's)")
+    parser.add_argument("--ppl-sampling", default="full", help="full (t in [0, 1]) or end (t = 0)")
     parser.add_argument("--extractor", default="auto", help="mnist_cnn, inception or auto")
     parser.add_argument("--weights", help="extractor weights file")
     parser.add_argument("--real", help="folder or .npz of real images (with --fake)")
@@ -470,6 +537,13 @@ def main(argv=None) -> int:
             )
         if args.num_samples < 2:
             raise EvaluationError("--num-samples must be at least 2")
+        if "ppl" in which:
+            check_ppl_options(args.ppl_paths, args.ppl_space, args.ppl_sampling)
+        if "ppl" in which and not (args.run_dir and not (args.real or args.fake)):
+            raise EvaluationError(
+                "ppl measures a run's generator (its latent paths): give a run folder, or leave "
+                "ppl out of --metrics"
+            )
         if args.baselines:
             name = "mnist_cnn" if args.extractor == "auto" else args.extractor
             extractor = get_extractor(name, args.weights)
@@ -478,7 +552,15 @@ def main(argv=None) -> int:
             return 0
         if args.run_dir and not (args.real or args.fake):
             result = evaluate_run(
-                args.run_dir, which, args.num_samples, args.extractor, args.weights, args.seed
+                args.run_dir,
+                which,
+                args.num_samples,
+                args.extractor,
+                args.weights,
+                args.seed,
+                args.ppl_paths,
+                args.ppl_space,
+                args.ppl_sampling,
             )
             where = Path(args.run_dir) / "metrics.json"
         elif args.real and args.fake and not args.run_dir:

@@ -9,6 +9,10 @@ IS    Inception Score: exp(E_x KL(p(y|x) || p(y))), mean and std over splits (Sa
 PR    improved precision and recall from k-NN manifolds (Kynkäänniemi et al. 2019).
 SWD   sliced Wasserstein distance between 7x7 patches of Laplacian pyramid levels (Karras et al.
       2018), reported x1e3 per level as in ProGAN.
+PPL   perceptual path length (Karras et al. 2019, sec. 3): the squared feature distance of two
+      images epsilon apart on a latent path, over epsilon^2, averaged between the 1st and 99th
+      percentiles. Here the interpolations and the average; the sampling of paths through a
+      generator is ``training.path_length``.
 
 The matrix square root of FID: tr sqrt(S1 S2) equals the sum of the square roots of the
 eigenvalues of the symmetric positive semi-definite matrix sqrt(S1) S2 sqrt(S1). Both square
@@ -277,4 +281,70 @@ def mode_coverage(modes: np.ndarray, num_modes: int = 1000) -> dict[str, float]:
     return {
         "modes": int(seen.sum()),
         "kl": float(np.sum(p[seen] * np.log(p[seen] * num_modes))),
+    }
+
+
+PPL_EPSILON = 1e-4  # the step along a path (the authors' epsilon)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t) -> np.ndarray:
+    """Spherical interpolation of the rows of ``a`` and ``b`` at ``t`` (a scalar or one per
+    row): the point a fraction ``t`` of the angle from ``a`` towards ``b`` on the great circle
+    through their directions, as a unit vector (the authors' ``slerp``: inputs normalised first,
+    output normalised last). ``t`` outside [0, 1] continues along the same circle."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    t = np.asarray(t, np.float64).reshape(-1, 1) if np.ndim(t) else np.float64(t)
+    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    d = np.clip((a * b).sum(axis=-1, keepdims=True), -1.0, 1.0)
+    p = t * np.arccos(d)
+    c = b - d * a
+    c = c / np.linalg.norm(c, axis=-1, keepdims=True)
+    out = a * np.cos(p) + c * np.sin(p)
+    return out / np.linalg.norm(out, axis=-1, keepdims=True)
+
+
+def lerp(a: np.ndarray, b: np.ndarray, t) -> np.ndarray:
+    """Linear interpolation a + t (b - a) of the rows of ``a`` and ``b`` (``t`` a scalar or one
+    per row, broadcast over the remaining axes)."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    t = np.asarray(t, np.float64)
+    if t.ndim:
+        t = t.reshape((-1,) + (1,) * (a.ndim - 1))
+    return a + t * (b - a)
+
+
+def unit_features(features: np.ndarray) -> np.ndarray:
+    """Each row divided by its Euclidean norm (a zero row stays zero): PPL's stand-in for
+    LPIPS's normalisation of each feature vector to unit length, so that the distance measures
+    a change of what the features say, not of how strongly they say it."""
+    features = np.asarray(features, np.float64)
+    norms = np.linalg.norm(features, axis=-1, keepdims=True)
+    return features / np.maximum(norms, 1e-12)
+
+
+def path_distances(features_t0, features_t1, epsilon: float = PPL_EPSILON) -> np.ndarray:
+    """PPL's per-path values: the squared distance between the unit-normalised features of the
+    two images of each path (``unit_features``), over ``epsilon`` squared."""
+    diff = unit_features(features_t0) - unit_features(features_t1)
+    return (diff * diff).sum(axis=-1) / epsilon**2
+
+
+def trimmed_mean(values: np.ndarray, lower: float = 1.0, upper: float = 99.0) -> dict:
+    """PPL from its per-path values as the authors compute it: the mean of the values between
+    the ``lower`` and ``upper`` percentiles, both ends kept (NumPy's ``lower`` and ``higher``
+    percentile methods, so both bounds are values that occur). Returns the mean, the standard
+    error of that mean (the kept values' std over sqrt(kept)), how many were kept, and the
+    bounds."""
+    values = np.asarray(values, np.float64)
+    lo = float(np.percentile(values, lower, method="lower"))
+    hi = float(np.percentile(values, upper, method="higher"))
+    kept = values[(values >= lo) & (values <= hi)]
+    return {
+        "mean": float(kept.mean()),
+        "sem": float(kept.std() / math.sqrt(len(kept))),
+        "kept": int(len(kept)),
+        "bounds": [lo, hi],
     }

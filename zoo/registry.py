@@ -75,6 +75,11 @@ class Family:
             order they compose (StyleGAN2's ``mapping`` and ``synthesis``): each part's inputs
             are named after the generator's inputs or an earlier part's output, and the last
             part's output is the generator's image. ``None``: the generator alone, no variants.
+        w_space: ``w_space(generator) -> (to_w, from_w)``: the shipped generator (as
+            ``generator.keras`` loads) split at an intermediate latent space W, z -> w and
+            w -> images, sharing its weights (StyleGAN2's mapping network's output), for what is
+            measured in W (the perceptual path length in w, ``training.path_length``).
+            ``None``: the family has no such space.
     """
 
     name: str
@@ -93,6 +98,7 @@ class Family:
     no_dynamic: str | None = None
     variants: Mapping[str, str] = dataclasses.field(default_factory=dict)
     exports: Callable[[keras.Model, tuple[str, ...]], Mapping[str, keras.Model]] | None = None
+    w_space: Callable[[keras.Model], tuple[keras.Model, keras.Model]] | None = None
 
     def skipped_variants(self) -> dict[str, str]:
         """TFLite variants the family does not offer, by name, with why."""

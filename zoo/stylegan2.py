@@ -421,6 +421,30 @@ def synthesis(network: keras.Model, noise: bool = False) -> keras.Model:
     return keras.Model(inputs, clip(image), name="synthesis")
 
 
+def w_space(generator: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """The shipped generator (``ship``; ``generator.keras`` as it loads) split at ``w``: the
+    mapping network, z -> w [N, w_dim], and the rest, w -> images (``w`` broadcast to every
+    layer, the synthesis with its constant noise buffers), both sharing its weights:
+    ``from_w(to_w(z))`` is ``generator(z)``. What a metric taken in W (the perceptual path
+    length in ``w``) runs; ``mapping``/``synthesis`` are the exported parts, made from the
+    training network instead."""
+    import keras
+
+    to_w = generator.get_layer("mapping")
+    w_dim = to_w.outputs[0].shape[-1]
+    # The generator's graph again on a new input ``w``, the mapping replaced by the identity and
+    # every other layer itself (weights shared). Cut at the tensor between the two instead, and
+    # a generator.keras whose layers load as nested models gives their inner tensors.
+    x = keras.Input((w_dim,))
+    identity = keras.Model(x, keras.layers.Identity()(x), name="w_identity")
+    from_w = keras.models.clone_model(
+        generator,
+        input_tensors=keras.Input((w_dim,), name="w"),
+        clone_function=lambda layer: identity if layer is to_w else layer,
+    )
+    return to_w, from_w
+
+
 # The export options (``python -m export RUN --truncation --noise``) and what each changes.
 VARIANTS = {
     "truncation": "a rank-0 float32 input psi truncates w towards w_avg: w_avg + psi (w - w_avg) "
@@ -517,6 +541,7 @@ register_family(
         no_dynamic=NO_DYNAMIC,
         variants=VARIANTS,
         exports=exports,
+        w_space=w_space,
         paper="Karras et al. 2020, arXiv:1912.04958",
         default_preset="stylegan2_mnist",
         presets={
