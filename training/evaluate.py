@@ -1,9 +1,11 @@
 """Evaluate a run's generator, or compare two image sets, with FID, KID, IS, PR and SWD; a
-run's generator also with its perceptual path length (PPL).
+run's generator also with its perceptual path length (PPL), and a Stacked MNIST run's with the
+modes it covers (``modes``: ``training.modes``, over 26,000 samples at least).
 
     python -m training.evaluate runs/dcgan-XXXX                      # writes metrics.json there
     python -m training.evaluate runs/dcgan-XXXX --metrics fid,kid --num-samples 5000
     python -m training.evaluate runs/stylegan2-XXXX --metrics ppl --ppl-space w --ppl-paths 10000
+    python -m training.evaluate runs/dcgan-XXXX --metrics fid,modes      # a Stacked MNIST run
     python -m training.evaluate --real DIR_OR_NPZ --fake DIR_OR_NPZ  # no run folder needed
     python -m training.evaluate --baselines     # MNIST half vs half, and vs pixel-shuffled MNIST
 
@@ -44,6 +46,8 @@ import numpy as np  # noqa: E402
 
 from training import metrics as m  # noqa: E402
 from training.host import tune_allocator  # noqa: E402
+from training.modes import SAMPLES as MODES_SAMPLES  # noqa: E402
+from training.modes import stacked_modes  # noqa: E402
 from training.path_length import PATHS  # noqa: E402
 from training.translation import (  # noqa: E402
     DIRECTIONS,
@@ -59,7 +63,7 @@ from training.translation import (  # noqa: E402
 )
 from zoo.errors import GanzooError  # noqa: E402
 
-METRICS = ("fid", "kid", "is", "pr", "swd", "ppl")
+METRICS = ("fid", "kid", "is", "pr", "swd", "ppl", "modes")
 DEFAULT_METRICS = ("fid", "kid", "is", "pr", "swd")  # PPL on request: it is slower than all five
 NEEDS_EXTRACTOR = ("fid", "kid", "is", "pr", "ppl")  # SWD compares pixels
 GENERATOR_ONLY = ("ppl",)  # measured on a run's generator, not between two image sets
@@ -75,6 +79,7 @@ def compute(
     fake_images: np.ndarray,
     extractor,
     which: tuple[str, ...] = DEFAULT_METRICS,
+    fit: str = "resize",
 ) -> dict:
     """The metrics ``which`` between two image sets in [-1, 1] ([N, H, W, C]). With no
     ``extractor`` (``None``) only the metrics that need none (SWD) can be asked for. PPL is not
@@ -90,8 +95,9 @@ def compute(
         if needing:
             raise EvaluationError(f"{', '.join(needing)} need a feature extractor")
     else:
-        real_features, _ = extractor(real_images)
         fake_features, fake_probs = extractor(fake_images)
+        if len(real_images):
+            real_features, _ = extractor(real_images)
     if "fid" in which:
         result["fid"] = m.fid(real_features, fake_features)
     if "kid" in which:
@@ -110,6 +116,8 @@ def compute(
         result["precision"], result["recall"] = precision, recall
     if "swd" in which:
         result["swd"] = m.swd(real_images, fake_images)
+    if "modes" in which:  # Stacked MNIST, the digit classifier per channel (``fit``: data.fit)
+        result["modes"] = stacked_modes(fake_images, fit)
     if extractor is not None:
         result.update(class_balance(fake_probs))
     return result
@@ -287,8 +295,15 @@ def evaluate_run(
                 generator, backward, contract, source, truth, labels_held_out, extractor, seed, fake
             )
     elif any(w not in GENERATOR_ONLY for w in which):
-        fake, labels = generate(generator, num_samples, seed, contract, real=real)
-        result = compute(real_images(config, num_samples, seed + 1), fake, extractor, which)
+        count = max(num_samples, MODES_SAMPLES) if "modes" in which else num_samples
+        fake, labels = generate(generator, count, seed, contract, real=real)
+        others = tuple(w for w in which if w != "modes")
+        real_set = real_images(config, num_samples, seed + 1) if others else fake[:0]
+        result = compute(real_set, fake[:num_samples], extractor, others)
+        if "modes" in which:  # over MODES_SAMPLES samples at least, as the papers count
+            result["modes"] = stacked_modes(fake, config.data.fit)
+        fake = fake[:num_samples]
+        labels = labels[:num_samples] if labels is not None else None
     else:  # PPL alone: no sample set to compare
         result = {"extractor": extractor.name if extractor is not None else None}
         labels = None
@@ -463,6 +478,12 @@ def summary(result: dict) -> str:
             f"PPL {x} {ppl['space']} {ppl['sampling']} {ppl['mean']:.4g} ± {ppl['sem']:.2g} "
             f"(standard error; {ppl['paths']:,} paths, epsilon {ppl['epsilon']:g}, "
             f"{ppl['features']} features, mean of the 1st-99th percentiles)"
+        )
+    if "modes" in result:
+        modes = result["modes"]
+        parts.append(
+            f"Stacked MNIST modes {modes['modes']} of 1000, KL(generated || uniform) "
+            f"{modes['kl']:.3f} ({modes['samples']:,} samples, {modes['extractor']})"
         )
     if "class_entropy" in result:
         parts.append(f"class entropy {x} {result['class_entropy']:.3f}")
