@@ -62,7 +62,7 @@ def build_session(config: ExperimentConfig) -> Session:
         with dtype_policy(policy):
             trainer = get_kind(contract.kind).from_config(
                 family,
-                family.build(config.model),
+                _networks(family, config, contract, strategy.num_replicas_in_sync),
                 contract,
                 config,
                 seed=config.runtime.seed,
@@ -79,6 +79,41 @@ def build_session(config: ExperimentConfig) -> Session:
         )
         checkpoint = tf.train.Checkpoint(**trainer.checkpoint_parts())
     return Session(config, strategy, trainer, checkpoint, policy, use_jit(config.runtime, strategy))
+
+
+PACKABLE_KINDS = ("adversarial", "progressive")
+
+
+def _networks(family, config: ExperimentConfig, contract, replicas: int) -> dict:
+    """The family's networks for ``config``; with PacGAN packing (``objective.pack`` = m > 1)
+    the discriminator is built for m times the images' channels (``Trainer.pack_images``),
+    for a family whose discriminator reads an image alone and gives one logit."""
+    networks = family.build(config.model)
+    pack = getattr(config.objective, "pack", 1)
+    if pack == 1:
+        return networks
+    what = (
+        "objective.pack packs images into one input of a discriminator that reads an image "
+        "alone and gives one logit (gan, dcgan, wgan, wgan_gp, lsgan, sngan, stylegan2, progan)"
+    )
+    if contract.kind not in PACKABLE_KINDS:
+        raise RunError(f"{what}; {config.family} is a {contract.kind} family")
+    d = networks["discriminator"]
+    inputs, outputs = [x.name for x in d.inputs], list(d.output_names)
+    if inputs != ["image"] or len(outputs) != 1:
+        raise RunError(
+            f"{what}; {config.family}'s discriminator reads {', '.join(inputs)} and gives "
+            f"{', '.join(outputs)}, one per image"
+        )
+    per_replica = config.data.batch_size // replicas
+    if per_replica % pack:
+        raise RunError(
+            f"objective.pack={pack} must divide each replica's batch ({per_replica} images: "
+            f"data.batch_size={config.data.batch_size} over {replicas} replica(s))"
+        )
+    model = dataclasses.replace(config.model, channels=config.model.channels * pack)
+    networks["discriminator"] = family.build(model)["discriminator"]
+    return networks
 
 
 @contextlib.contextmanager

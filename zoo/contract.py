@@ -218,6 +218,10 @@ class AdversarialObjective:
             images (``zoo.terms.R1``; 0: none). Adversarial kind only.
         r1_every: apply R1 every this many steps, its weight multiplied to match (StyleGAN2's
             lazy regularization: 16).
+        pack: PacGAN (Lin et al. 2018): the discriminator judges ``pack`` samples at once,
+            stacked along the channels, all real or all generated (1: one at a time). For a
+            discriminator that reads an image alone and gives one logit (adversarial and
+            progressive families: gan, dcgan, wgan, wgan_gp, lsgan, sngan, stylegan2, progan).
     """
 
     loss: str = "non_saturating"
@@ -228,12 +232,15 @@ class AdversarialObjective:
     ada_kimg: float = 500.0
     r1_weight: float = 0.0
     r1_every: int = 1
+    pack: int = 1
 
     def validate(self) -> None:
         from zoo.augment import parse_policy
 
         if self.d_steps < 1:
             raise ValueError(f"objective.d_steps must be positive, got {self.d_steps}")
+        if self.pack < 1:
+            raise ValueError(f"objective.pack must be positive (1: no packing), got {self.pack}")
         if self.r1_every < 1:
             raise ValueError(f"objective.r1_every must be positive, got {self.r1_every}")
         parse_policy(self.augment)

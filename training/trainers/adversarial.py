@@ -51,6 +51,7 @@ class AdversarialTrainer(Trainer):
     """
 
     augments = True
+    packs = True
 
     def __init__(
         self,
@@ -153,7 +154,7 @@ class AdversarialTrainer(Trainer):
         fake_in = self.generator_inputs(local, index, batch)
         labels = {k: v for k, v in batch.items() if k != "image"}
         return Update(
-            global_batch=local * replicas,
+            global_batch=local * replicas // self.pack,  # the discriminator's outputs
             batch=batch,
             real_out={},
             fake_in=fake_in,
@@ -180,7 +181,7 @@ class AdversarialTrainer(Trainer):
         """The discriminator's outputs by name on ``images``, with its other inputs (a
         ``label``) taken by name from ``conditions``; augmented by the DiffAugment policy, with
         draws of their own for each call of the step."""
-        images = self.augment_images(images)
+        images = self.pack_images(self.augment_images(images))
         return self.call_network(self.discriminator, {**conditions, "image": images})
 
     def _uniform(self, stream, shape, local_batch, index):

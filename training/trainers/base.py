@@ -97,6 +97,7 @@ class Trainer(keras.Model):
     counter = "generator"
     batches_per_step = 1  # data batches one train_step takes (a sequence when more than 1)
     augments = False  # whether the kind's discriminators see what ``augment_images`` makes
+    packs = False  # whether the kind's discriminator sees what ``pack_images`` makes (PacGAN)
 
     def __init__(
         self,
@@ -110,9 +111,13 @@ class Trainer(keras.Model):
         ada_target: float | None = None,
         ada_interval: int = 4,
         ada_kimg: float = 500.0,
+        pack: int = 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if pack > 1 and not self.packs:
+            raise ValueError(f"{type(self).__name__} does not pack the discriminator's images")
+        self.pack = pack
         self.augment = parse_policy(augment)
         if (self.augment or ada_target is not None) and not self.augments:
             raise ValueError(f"{type(self).__name__} does not augment the discriminator's images")
@@ -164,11 +169,24 @@ class Trainer(keras.Model):
     @staticmethod
     def augment_options(objective) -> dict:
         """The trainer's augmentation arguments from an ``objective`` section (none when it
-        has no ``augment`` key, or it is not set)."""
+        has no ``augment`` key, or it is not set), and its packing (``pack``) when above 1."""
+        options = {"pack": objective.pack} if getattr(objective, "pack", 1) > 1 else {}
         if not getattr(objective, "augment", None):
-            return {}
+            return options
         keys = ("augment", "ada_target", "ada_interval", "ada_kimg")
-        return {key: getattr(objective, key) for key in keys if hasattr(objective, key)}
+        return options | {key: getattr(objective, key) for key in keys if hasattr(objective, key)}
+
+    def pack_images(self, images):
+        """PacGAN (Lin et al. 2018): each ``pack`` consecutive images of this replica's batch
+        side by side in the channels, one input of the discriminator: [b, H, W, C] ->
+        [b / pack, H, W, pack * C], image k of a pack in channels k * C to (k + 1) * C. The
+        identity without packing."""
+        if self.pack == 1:
+            return images
+        _, height, width, channels = images.shape
+        packed = tf.reshape(images, [-1, self.pack, height, width, channels])
+        packed = tf.transpose(packed, [0, 2, 3, 1, 4])
+        return tf.reshape(packed, [-1, height, width, self.pack * channels])
 
     def net(self, name: str) -> keras.Model:
         return getattr(self, name)

@@ -54,6 +54,7 @@ class ProgressiveTrainer(Trainer):
     """
 
     augments = True
+    packs = True
 
     def __init__(self, networks, contract, terms: list, d_steps: int = 1, **kwargs):
         super().__init__(networks, contract, **kwargs)
@@ -140,7 +141,7 @@ class ProgressiveTrainer(Trainer):
         local = tf.shape(batch["image"])[0]
         fake_in = self.generator_inputs(local, index, batch)
         return Update(
-            global_batch=local * replicas,
+            global_batch=local * replicas // self.pack,  # the discriminator's outputs
             batch=batch,
             real_out={},
             fake_in=fake_in,
@@ -157,7 +158,7 @@ class ProgressiveTrainer(Trainer):
         """The discriminator's outputs by name on ``images`` (augmented, with draws of their
         own for each call of the step), its other inputs (a ``label``) taken by name from
         ``conditions``."""
-        images = self.augment_images(images)
+        images = self.pack_images(self.augment_images(images))
         return self.call_network(self.discriminator, {**conditions, "image": images})
 
     def _uniform(self, stream, shape, local_batch, index):
