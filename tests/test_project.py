@@ -14,8 +14,6 @@ from benchmarks import projection as bench
 from training import latent, project
 from training.sample import main as sample_main
 
-STEPS = 40
-
 
 @pytest.fixture(scope="module")
 def gens(trained_runs, lean_exports):
@@ -57,10 +55,12 @@ def test_images_are_read_at_the_generators_size(tmp_path):
 def test_projection_finds_an_image_the_generator_made(gens, where):
     gen = gens(where)
     targets = _targets(gen)
-    result = project.project(gen, targets, space="w", steps=STEPS, starts=2, progress=False)
+    # measured: Adam 23.4 and 25.3 dB in 40 steps (loss 0.24-0.26 -> 0.03); evolution
+    # strategies 22.9 and 18.8 dB in 40 steps at lr 0.05, 35.6 and 32.9 dB in 80 at lr 0.1
+    steps, lr, floor = (80, 0.1, 25.0) if where == "onnx" else (40, 0.05, 20.0)
+    result = project.project(gen, targets, space="w", steps=steps, starts=2, lr=lr, progress=False)
     assert result.method == ("evolution strategies" if where == "onnx" else "adam")
-    assert (result.loss_final < 0.5 * result.loss_start).all()
-    floor = 18.0 if where == "onnx" else 20.0  # measured: ES 22-26 dB, Adam 23-25 dB
+    assert (result.loss_final < 0.3 * result.loss_start).all()
     assert (result.psnr > floor).all()
     assert result.snapshots.shape[:2] == (2, 8)  # 8 snapshots of the optimisation
     rendered = gen.synthesis(np.stack([p.value for p in result.latents]))
