@@ -383,16 +383,18 @@ def _batched(fn, feeds: dict[str, np.ndarray], batch_size: int = BATCH_SIZE) -> 
 
 
 class KerasGenerator(LatentGenerator):
-    """A run folder's generator.keras; for StyleGAN2 its mapping and synthesis halves rebuilt
-    from the newest checkpoint with the truncation variant (``export.sampler.load_sampler``)."""
+    """A run folder's generator.keras, loaded as export loads it (``export.sampler.
+    load_sampler``); for StyleGAN2 its mapping and synthesis halves rebuilt from the newest
+    checkpoint with the truncation variant (``self.generator`` is then the variant, taking
+    ``z`` and ``psi``; images go through the parts)."""
 
     backend = "keras"
 
     def __init__(self, run_dir: Path):
         import zoo
+        from export.sampler import load_sampler
         from training.config import load
         from training.features import is_digits
-        from training.sample import input_names, load_generator
 
         config = load(run_dir / "config.yaml")
         family = zoo.get_family(config.family)
@@ -402,11 +404,15 @@ class KerasGenerator(LatentGenerator):
                 f"{config.family}'s generator reads {', '.join(declared.data_keys)} from the "
                 "data; the latent tools are for generators of noise"
             )
-        self.generator = load_generator(run_dir, config.family)
-        names = input_names(self.generator)
+        styles = family.exports is not None and "truncation" in family.variants
+        # generator.keras, with export's one-line errors for a missing or damaged file; for
+        # StyleGAN2 also the parts with the truncation variant, from the newest checkpoint
+        sampler = load_sampler(run_dir, variants=("truncation",) if styles else ())
+        self.generator = sampler.generator
+        names = {spec.name: spec.shape[1:] for spec in sampler.inputs}
         if "z" not in names:
             raise LatentError(f"{config.family}'s generator has no latent input 'z'")
-        self.parts = {}
+        self.parts = {part.name: part.model for part in sampler.parts}
         meta = {
             "family": config.family,
             "latent_dim": int(names["z"][0]),
@@ -415,14 +421,10 @@ class KerasGenerator(LatentGenerator):
             "image_shape": tuple(self.generator.output.shape[1:]),
             "digits": is_digits(config.data),
             "run_dir": run_dir,
+            "step": sampler.step,
         }
-        if family.exports is not None and "truncation" in family.variants:
-            from export.sampler import load_sampler
-
-            sampler = load_sampler(run_dir, variants=("truncation",))
-            self.parts = {part.name: part.model for part in sampler.parts}
+        if styles:
             meta["ws_shape"] = tuple(self.parts["mapping"].output.shape[1:])
-            meta["step"] = sampler.step
         super().__init__(run_dir, meta)
         self._soft = None
 
