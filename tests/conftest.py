@@ -143,3 +143,28 @@ def trained_runs(tmp_path_factory):
     """``trained_runs(family)``: the folder of one short trained run per family (see
     ``TrainedRuns``), trained on first use and shared by the whole session."""
     return TrainedRuns(tmp_path_factory.mktemp("trained_runs"))
+
+
+@pytest.fixture(scope="session")
+def lean_exports(trained_runs, tmp_path_factory):
+    """``lean_exports(family)``: the shared run of ``family`` exported as SavedModel and ONNX
+    only (no TFLite: a third of the time), for tests of what reads an export folder
+    (``training.latent``, ``training.project``). stylegan2's also has its ``--truncation``
+    variant beside it, in ``export_truncation``, where ``python -m export RUN --truncation``
+    puts it."""
+    from export import ExportOptions, export_run
+
+    root, done = tmp_path_factory.mktemp("lean_exports"), {}
+
+    def get(family):
+        if family not in done:
+            out = root / family / "export"
+            options = ExportOptions(formats=("savedmodel", "onnx"), repeats=1)
+            export_run(trained_runs(family), out, options)
+            if family == "stylegan2":
+                options.variants = ("truncation",)
+                export_run(trained_runs(family), out.parent / "export_truncation", options)
+            done[family] = out
+        return done[family]
+
+    return get

@@ -10,6 +10,15 @@
     python -m training.sample runs/cyclegan-XXXX --split test[8000:] --direction BA --out DIR
     python -m training.sample runs/stargan-XXXX --split test[8000:] --domain bold --out DIR
 
+The latent-space tools (``training.latent``; docs/latent.md) also read an export folder
+(ONNX Runtime, or ``--backend savedmodel``):
+
+    python -m training.sample runs/biggan-XXXX --grid 100 --truncation 0.5
+    python -m training.sample runs/dcgan-XXXX/export --interpolate 3,7 --frames 12 --gif
+    python -m training.sample runs/cgan-XXXX --interpolate 3,7 --classes 2,5 --gif
+    python -m training.sample runs/stylegan2-XXXX --mix coarse --rows 0,1,2 --cols 3,4,5,6
+    python -m training.sample runs/dcgan-XXXX --arithmetic "a.npy - b.npy + c.npy"
+
 A translation family (its generator reads an image from the data) writes, with ``--split``,
 ``DIR/input/``, ``DIR/output/`` and ``DIR/target/`` PNGs with the same file names for the first
 ``--num`` examples of a held-out split (the target is the true translation, known because the
@@ -323,7 +332,10 @@ def main(argv=None) -> int:
         help="PNG to write (default RUN_DIR/samples/grid.png); with --split or --inputs a "
         "folder (default RUN_DIR/samples/translations)",
     )
+    _latent_arguments(parser)
     args = parser.parse_args(argv)
+    if _latent_request(args):
+        return _latent_main(args)
     run_dir = Path(args.run_dir)
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "generator.keras").is_file():
         print(
@@ -365,6 +377,161 @@ def main(argv=None) -> int:
     save_png(grid, out)
     print(f"samples: {out}")
     return 0
+
+
+def _latent_arguments(parser: argparse.ArgumentParser) -> None:
+    """The latent-space tools' options (``training.latent``)."""
+    group = parser.add_argument_group("latent-space tools (run or export folder)")
+    group.add_argument("--grid", type=int, metavar="N", help="a grid of N samples (as --num)")
+    group.add_argument(
+        "--truncation",
+        type=float,
+        metavar="PSI",
+        help="stylegan2: w = w_avg + PSI (w - w_avg); biggan: z from a normal truncated at +-PSI",
+    )
+    group.add_argument(
+        "--interpolate",
+        metavar="A,B",
+        help="frames between two latent points: seeds (3,7) or .npy files of latents",
+    )
+    group.add_argument("--frames", type=int, default=8, help="frames of --interpolate (8)")
+    kind = group.add_mutually_exclusive_group()
+    kind.add_argument("--slerp", action="store_true", help="spherical (the default between two z)")
+    kind.add_argument("--lerp", action="store_true", help="linear (the default between ws)")
+    group.add_argument("--gif", action="store_true", help="also an animated GIF of the frames")
+    group.add_argument(
+        "--class",
+        type=int,
+        default=0,
+        dest="label",
+        metavar="C",
+        help="conditional families: the class of --interpolate / --arithmetic (0)",
+    )
+    group.add_argument(
+        "--classes",
+        metavar="P,Q",
+        help="conditional families, run folder: interpolate class P's embedding to Q's (with "
+        "--interpolate or alone, on the z of --seed)",
+    )
+    group.add_argument(
+        "--mix",
+        nargs="?",
+        const="coarse",
+        metavar="LAYERS",
+        help="stylegan2: a style-mixing grid, LAYERS of the column sources taken into the row "
+        "sources: coarse (default), middle, fine, all or I:J",
+    )
+    group.add_argument("--rows", default="0,1,2,3", help="--mix: row sources A (0,1,2,3)")
+    group.add_argument("--cols", default="4,5,6,7,8", help="--mix: column sources B (4,...,8)")
+    group.add_argument(
+        "--arithmetic", metavar="EXPR", help="'a.npy - b.npy + c.npy': latent vector arithmetic"
+    )
+    group.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "keras", "savedmodel", "onnx"),
+        help="how to run the generator: a run folder with Keras, an export folder with ONNX "
+        "Runtime (auto) or its SavedModel",
+    )
+    group.add_argument(
+        "--tensorboard", action="store_true", help="also write the image into the run's logs"
+    )
+
+
+def _latent_request(args) -> bool:
+    """Whether the command asks for a latent-space tool (or reads an export folder)."""
+    asked = (
+        args.grid,
+        args.truncation,
+        args.interpolate,
+        args.classes,
+        args.mix,
+        args.arithmetic,
+    )
+    flags = args.gif or args.tensorboard or args.backend != "auto" or args.slerp or args.lerp
+    export = (Path(args.run_dir) / "report.json").is_file()
+    return any(x is not None for x in asked) or flags or export
+
+
+def _latent_main(args) -> int:
+    """``--grid``, ``--interpolate``, ``--mix`` and ``--arithmetic`` (see ``training.latent``)."""
+    from training import latent
+
+    tools = [
+        name
+        for name, given in (
+            ("--grid", args.grid is not None),
+            ("--interpolate/--classes", args.interpolate or args.classes),
+            ("--mix", args.mix is not None),
+            ("--arithmetic", args.arithmetic is not None),
+        )
+        if given
+    ]
+    try:
+        if len(tools) > 1:
+            raise SampleError(f"give one of {', '.join(tools)}, not several")
+        if args.vary or args.split or args.inputs:
+            raise SampleError(
+                "--vary, --split and --inputs draw from a run folder without the "
+                "latent-space options"
+            )
+        interpolating = bool(args.interpolate or args.classes)
+        if args.gif and not interpolating:
+            raise SampleError("--gif animates --interpolate (or --classes)")
+        gen = latent.open_generator(args.run_dir, args.backend)
+        psi = args.truncation
+        result = None
+        if args.mix is not None:
+            gen.require_styles("--mix")
+            layers = latent.mix_layers(args.mix, gen.ws_shape[0])
+            rows = latent.points(gen, args.rows, psi)
+            cols = latent.points(gen, args.cols, psi)
+            images, columns = latent.style_mix(gen, rows, cols, layers, psi)
+            name = "mix"
+        elif args.arithmetic is not None:
+            images, result = latent.arithmetic(gen, args.arithmetic, args.label, psi)
+            columns, name = len(images), "arithmetic"
+        elif interpolating:
+            a = b = None
+            if args.interpolate:
+                a, b = latent.points(gen, args.interpolate, psi, count=2)
+            classes = _pair(args.classes, "--classes") if args.classes else None
+            spherical = True if args.slerp else (False if args.lerp else None)
+            images = latent.interpolate(
+                gen, a, b, args.frames, spherical, args.label, classes, psi, args.seed
+            )
+            columns, name = len(images), "interpolation"
+        else:
+            num = args.grid if args.grid is not None else args.num
+            if num < 1:
+                raise SampleError("--grid must be at least 1")
+            images, columns = latent.grid(gen, num, args.seed, psi)
+            name = "grid"
+        grid = image_grid(images, columns)
+        out = Path(args.out) if args.out else gen.out_base / "samples" / f"{name}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_png(grid, out)
+        print(f"{name}: {out}")
+        if args.gif:
+            latent.write_gif(images, out.with_suffix(".gif"))
+            print(f"animation: {out.with_suffix('.gif')} ({len(images)} frames)")
+        if result is not None:
+            latent.save_latent(result, out.with_suffix(".npy"))
+            print(f"result latent: {out.with_suffix('.npy')} ({result.space})")
+        if args.tensorboard:
+            logs = latent.write_tensorboard(gen, f"latent/{name}", grid)
+            print(f"tensorboard: {logs} (image latent/{name})")
+    except GanzooError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _pair(text: str, option: str) -> tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise SampleError(f"{option} {text!r}: give two class indices, such as 2,5")
+    return int(parts[0]), int(parts[1])
 
 
 if __name__ == "__main__":
