@@ -35,7 +35,7 @@ Where this differs from the authors' code, and why:
 - Adam's beta_2 is the paper's 0.9; the authors' code leaves TensorFlow's default 0.999.
 - Self-attention sits after the 16x16 blocks of both networks at 32x32 (the authors' 128x128
   networks: after the 32x32 block of G and of D).
-- The presets are BigGAN's (``zoo.biggan.presets``): MNIST padded to 32x32 (``data.fit=pad``),
+- The presets are BigGAN's (``zoo.biggan.presets``): MNIST resized to 32x32 (as measured),
   16 to 64 channels, batch 32, 3,200 steps; CIFAR-10 with 256 channels. The authors train
   ImageNet at 128x128 with gf_dim = df_dim = 64 (64 to 1,024 channels), batch 64 per tower.
 """
