@@ -1,9 +1,10 @@
 """python -m export RUN_DIR [--format F[,F]] [--quantize Q[,Q]] [--uint8] [--out DIR]
 [--direction AB|BA] [--ort-web DIR] [--VARIANT ...]
 
-``--VARIANT`` flags are the registered families' export variants (``Family.variants``:
-stylegan2's ``--truncation`` and ``--noise``); on a run of a family that does not offer one,
-the flag is a one-line error naming the families that do."""
+``--VARIANT`` flags are the registered families' export variants (``Family.variants_for``:
+stylegan2's ``--truncation`` and ``--noise``, every conditional family's ``--class-weights``);
+on a run of a family that does not offer one, the flag is a one-line error naming the families
+that do."""
 
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     for variant, families in zoo.export_variants().items():
         texts = list(dict.fromkeys(families.values()))
         parser.add_argument(
-            f"--{variant}",
+            zoo.variant_flag(variant),
+            dest=variant,
             action="store_true",
             help=f"{' / '.join(texts)}; for runs of {', '.join(families)} (default folder "
             f"RUN_DIR/export_{variant})",

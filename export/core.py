@@ -17,7 +17,10 @@ signature in the SavedModel (beside ``serving_default``), its own ``NAME.onnx`` 
 (``Sampler.part_inputs``), and the Keras parts composed must give the generator's images. Its
 ``Family.variants`` (``ExportOptions.variants``: StyleGAN2's ``truncation`` and ``noise``)
 export the generator and its parts with more inputs, by default into their own folder
-(``export_truncation``, ``export_truncation_noise``, ...).
+(``export_truncation``, ``export_truncation_noise``, ...). Every family whose generator has a
+class input also offers ``class_weights`` (``Family.variants_for``, ``zoo.class_weights``):
+the shipped generator with float32 class weights [N, num_classes] as its ``label``, into
+``export_class_weights``, checked like the generator on one-hot rows and two-class mixtures.
 """
 
 from __future__ import annotations
@@ -154,7 +157,9 @@ def _deployment_with_variants(options: ExportOptions) -> tuple[ExportOptions, di
     deploy = [f for f in options.formats if f in NEEDS] if options.variants else []
     if not deploy:
         return options, {}
-    flags = " ".join(f"--{v}" for v in options.variants)
+    import zoo
+
+    flags = " ".join(zoo.variant_flag(v) for v in options.variants)
     why = f"written for the generator without variants (export without {flags})"
     why = {f: why for f in deploy}
     kept = tuple(f for f in options.formats if f not in deploy)

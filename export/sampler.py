@@ -14,6 +14,11 @@ are built from the trained network (EMA weights when kept), which generator.kera
 layers, weights baked in) no longer holds in that form: it is rebuilt from the run's
 config.yaml and its newest checkpoint, and checked against generator.keras before use.
 
+A generator with a class input has the ``class_weights`` variant whatever its family
+(``Family.variants_for``): generator.keras itself with ``label`` as float32 class weights
+[batch, num_classes] (``zoo.class_weights.soft_label_model``, sharing its weights), checked to
+give generator.keras's images on one-hot rows before use.
+
 A two-domain run ships a generator for each direction (``training.translation.DIRECTIONS``):
 ``generator.keras`` (A -> B) and ``generator_ba.keras`` (B -> A); ``load_sampler(direction=...)``
 loads either. The way back reads domain B's images (``image_b``). A run folder's
@@ -34,8 +39,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import yaml
 
+from zoo import class_weights
 from zoo.contract import CALIBRATION_FILE
 from zoo.errors import GanzooError
+from zoo.registry import variant_flag
 
 if TYPE_CHECKING:  # imported where they are used, so that ``python -m export --help`` is instant
     import keras
@@ -166,6 +173,8 @@ class Sampler:
 
         if (declared := self._family_contract()) is not None:
             declared = direction_contract(declared, self.direction)
+            if class_weights.VARIANT in self.variants:
+                declared = declared.with_class_weights()
             names = [s.name for s in self.inputs]
             if any(name not in declared.inputs for name in names):  # a variant's inputs
                 declared = declared.taking(names)
@@ -256,6 +265,8 @@ def load_sampler(
     translates in ``direction`` (``AB``: generator.keras, what every run ships; ``BA``: a
     two-domain run's generator_ba.keras), with the family's export ``variants``
     (``check_variants``) and its parts (``Family.exports``)."""
+    import zoo
+
     run_dir = check_run_dir(run_dir)
     config = read_config(run_dir)
     artifact = direction_artifact(config, direction)
@@ -271,7 +282,11 @@ def load_sampler(
         generator, _input_specs(generator), uint8, config, step, calibration, artifact, direction
     )
     if direction == "AB":
-        _with_exports(sampler, run_dir, variants)
+        own = zoo.get_family(config["family"]).variants if variants else {}
+        _with_exports(sampler, run_dir, tuple(v for v in variants if v in own))
+    if class_weights.VARIANT in variants:
+        _with_class_weights(sampler)
+    sampler.variants = variants
     if direction != "AB" and calibration is not None:
         (key,) = sampler.contract.data_keys
         if key not in calibration:  # the A -> B generator's translations of real A examples
@@ -291,23 +306,63 @@ def load_sampler(
 
 def check_variants(config: dict, variants) -> tuple[str, ...]:
     """``variants`` if the family of a run with config ``config`` offers each of them
-    (``Family.variants``), else a one-line ``VariantError`` naming the families that do."""
+    (``Family.variants_for`` the run's model), else a one-line ``VariantError`` naming the
+    families that do."""
     import zoo
 
     variants = tuple(variants)
     if not variants:
         return variants
     name = config.get("family")
-    offered = zoo.get_family(name).variants if name in zoo.list_families() else {}
+    offered = {}
+    if name in zoo.list_families():
+        family = zoo.get_family(name)
+        offered = family.variants_for(family.model_config(config.get("model") or {}))
     for variant in variants:
         if variant not in offered:
-            families = ", ".join(zoo.export_variants().get(variant, {})) or "no family"
+            offering = zoo.export_variants().get(variant, {})
+            families = ", ".join(offering) or "no family"
             run = f"a {name} run" if name else "a run without a config.yaml naming its family"
+            if name in offering:  # the family can have it, this run's model has not
+                run = f"this {name} run (its generator has no class input)"
+            flags = ", ".join(variant_flag(v) for v in offered)
             raise VariantError(
-                f"--{variant} applies to runs of {families}, not to {run}"
-                + (f" (its variants: {', '.join(f'--{v}' for v in offered)})" if offered else "")
+                f"{variant_flag(variant)} applies to runs of {families}, not to {run}"
+                + (f" (its variants: {flags})" if offered else "")
             )
     return variants
+
+
+def _with_class_weights(sampler: Sampler) -> None:
+    """Gives ``sampler`` the ``class_weights`` variant of its generator
+    (``zoo.class_weights``), once it has given the generator's images on one-hot rows (within
+    1e-5): class c's row must be the int32 label c."""
+    flag, label = variant_flag(class_weights.VARIANT), class_weights.INPUT
+    classes = sampler.contract.num_classes
+    if not classes or label not in sampler.contract.inputs:
+        raise VariantError(
+            f"{flag} needs a generator with a class input {label!r}; "
+            f"{sampler.artifact}.keras has none"
+        )
+    try:
+        soft = class_weights.soft_label_model(sampler.generator, classes)
+    except class_weights.ClassWeightsError as err:
+        raise ExportError(f"{flag}: {err}") from None
+    feeds = sampler.example_inputs(8, seed=0)
+    labels = np.arange(8) % classes
+    feeds[label] = labels.astype(np.int32)
+    plain = [feeds[s.name] for s in sampler.inputs]
+    feeds[label] = np.eye(classes, dtype=np.float32)[labels]
+    weighted = [feeds[s.name] for s in sampler.inputs]
+    expected = np.asarray(sampler.generator(plain, training=False))
+    diff = float(np.abs(np.asarray(soft(weighted, training=False)) - expected).max())
+    if diff > 1e-5:
+        raise ExportError(
+            f"the {flag} generator gives other images than {sampler.artifact}.keras on one-hot "
+            f"class weights (max difference {diff:.3g})"
+        )
+    sampler.generator, sampler.inputs = soft, _input_specs(soft)
+    sampler.__dict__.pop("contract", None)  # recomputed for the variant's inputs
 
 
 def _with_exports(sampler: Sampler, run_dir: Path, variants: tuple[str, ...]) -> None:

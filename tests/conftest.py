@@ -147,24 +147,29 @@ def trained_runs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def lean_exports(trained_runs, tmp_path_factory):
-    """``lean_exports(family)``: the shared run of ``family`` exported as SavedModel and ONNX
-    only (no TFLite: a third of the time), for tests of what reads an export folder
-    (``training.latent``, ``training.project``). stylegan2's also has its ``--truncation``
-    variant beside it, in ``export_truncation``, where ``python -m export RUN --truncation``
-    puts it."""
+    """``lean_exports(family, variants=())``: the shared run of ``family`` exported as
+    SavedModel and ONNX only (no TFLite: a third of the time), for tests of what reads an export
+    folder (``training.latent``, ``training.project``); with ``variants``, its export with those
+    variants, in the folder beside the plain one where ``python -m export RUN --VARIANT`` puts
+    it (``export_class_weights``), exported on first use. stylegan2's plain export always has
+    its ``--truncation`` variant beside it, in ``export_truncation``."""
     from export import ExportOptions, export_run
+    from export.core import default_folder
 
     root, done = tmp_path_factory.mktemp("lean_exports"), {}
 
-    def get(family):
-        if family not in done:
-            out = root / family / "export"
-            options = ExportOptions(formats=("savedmodel", "onnx"), repeats=1)
-            export_run(trained_runs(family), out, options)
-            if family == "stylegan2":
-                options.variants = ("truncation",)
-                export_run(trained_runs(family), out.parent / "export_truncation", options)
-            done[family] = out
-        return done[family]
+    def export(family, variants):
+        out = root / family / default_folder("AB", variants)
+        options = ExportOptions(formats=("savedmodel", "onnx"), repeats=1, variants=variants)
+        export_run(trained_runs(family), out, options)
+        return out
+
+    def get(family, variants=()):
+        variants = tuple(variants)
+        if (family, variants) not in done:
+            done[family, variants] = export(family, variants)
+            if family == "stylegan2" and not variants:
+                done[family, ("truncation",)] = export(family, ("truncation",))
+        return done[family, variants]
 
     return get

@@ -32,7 +32,14 @@ from zoo import (  # noqa: F401  (registers)
     wgan_gp,
 )
 from zoo.errors import GanzooError
-from zoo.registry import Family, RegistryError, export_variants, get_family, list_families
+from zoo.registry import (
+    Family,
+    RegistryError,
+    export_variants,
+    get_family,
+    list_families,
+    variant_flag,
+)
 
 __all__ = [
     "Family",
@@ -41,4 +48,5 @@ __all__ = [
     "export_variants",
     "get_family",
     "list_families",
+    "variant_flag",
 ]

@@ -6,7 +6,8 @@ A family's ``contract(model_config)`` says:
 * which **networks** it builds (any number, by name) and which trainer kind trains them;
 * what each **generator input** is: drawn by the trainer (``normal`` noise, a uniform
   ``class``, a uniform ``code`` in [-1, 1]) or read from the **data** batch (an image to
-  translate, say);
+  translate, say); an export variant may take a ``class`` input as class ``weights`` instead
+  (``with_class_weights``);
 * which networks the trainer **updates**, each with its own optimizer (``train.g_lr`` for the
   generators, ``train.d_lr`` for the rest, unless a kind says otherwise);
 * what **ships**: the artifacts a run writes (``generator``, ``classifier``, ...) and the
@@ -28,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-Kind = Literal["normal", "class", "code", "data", "scalar"]
+Kind = Literal["normal", "class", "code", "data", "scalar", "weights"]
 CALIBRATION_FILE = "calibration.npz"  # the run folder's real examples of the data inputs
 
 
@@ -41,8 +42,11 @@ class Input:
             uniformly from ``classes``), ``code`` (float32 uniform in [-1, 1], InfoGAN's
             continuous codes), ``data`` (read from the batch under ``key``) or ``scalar`` (a
             float32 of rank 0, one value for the whole batch, drawn uniformly in [0, 1]:
-            StyleGAN2's truncation ``psi``).
-        classes: the number of classes of a ``class`` input.
+            StyleGAN2's truncation ``psi``) or ``weights`` (float32 class weights [N,
+            classes] in place of a ``class`` input, ``zoo.class_weights``: each row drawn as
+            ``(1 - t) e_p + t e_q``, classes p, q and t uniform, every fourth row one-hot:
+            the classes, and the mixtures of two that interpolation feeds).
+        classes: the number of classes of a ``class`` or ``weights`` input.
         key: the batch key of a ``data`` input (``image`` for the real images).
     """
 
@@ -51,8 +55,8 @@ class Input:
     key: str | None = None
 
     def __post_init__(self):
-        if self.kind == "class" and not self.classes:
-            raise ValueError("a 'class' input needs classes")
+        if self.kind in ("class", "weights") and not self.classes:
+            raise ValueError(f"a {self.kind!r} input needs classes")
         if self.kind == "data" and not self.key:
             raise ValueError("a 'data' input needs the batch key it reads")
 
@@ -75,6 +79,10 @@ def from_data(key: str = "image") -> Input:
 
 def scalar() -> Input:
     return Input("scalar")
+
+
+def class_weights(classes: int) -> Input:
+    return Input("weights", classes=classes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,14 +137,25 @@ class Contract:
         noise or truncation inputs), each declared as ``spec`` finds it."""
         return dataclasses.replace(self, inputs={name: self.spec(name) for name in names})
 
+    def with_class_weights(self) -> Contract:
+        """This contract for a generator that takes each ``class`` input as class ``weights``
+        (the ``class_weights`` export variant, ``zoo.class_weights``)."""
+        inputs = {
+            name: class_weights(spec.classes) if spec.kind == "class" else spec
+            for name, spec in self.inputs.items()
+        }
+        return dataclasses.replace(self, inputs=inputs)
+
     @property
     def networks(self) -> tuple[str, ...]:
         return tuple(self.updates)
 
     @property
     def num_classes(self) -> int | None:
-        """The classes of the generator's ``class`` input, if it has one."""
-        return next((i.classes for i in self.inputs.values() if i.kind == "class"), None)
+        """The classes of the generator's ``class`` input (or its class ``weights``), if it
+        has one."""
+        kinds = ("class", "weights")
+        return next((i.classes for i in self.inputs.values() if i.kind in kinds), None)
 
     @property
     def data_keys(self) -> tuple[str, ...]:
@@ -154,7 +173,8 @@ class Contract:
         """A batch of generator inputs drawn as in training (for sampling, evaluation and
         export checks): ``shapes`` are the inputs' shapes without the batch dimension; a
         ``data`` input takes rows of ``data[key]`` (real examples), cycled to ``batch``; a
-        ``class`` input takes ``classes`` when given (balanced labels, say) instead of a draw."""
+        ``class`` input takes ``classes`` when given (balanced labels, say) instead of a draw,
+        and a ``weights`` input their one-hot rows."""
         feeds = {}
         for name, spec in self.inputs.items():
             shape = (batch, *shapes[name])
@@ -167,6 +187,8 @@ class Contract:
                 feeds[name] = np.asarray(drawn, np.int32)
             elif spec.kind == "code":
                 feeds[name] = rng.uniform(-1, 1, shape).astype(np.float32)
+            elif spec.kind == "weights":
+                feeds[name] = _two_class_weights(spec.classes, batch, rng, classes)
             else:
                 if data is None or spec.key not in data or not len(data[spec.key]):
                     raise ValueError(f"the input {name!r} needs real examples of {spec.key!r}")
@@ -176,21 +198,39 @@ class Contract:
 
     def describe(self) -> dict[str, str]:
         """What each input is, in words (the model card's ``input_distribution``)."""
-        words = {
-            "normal": "standard normal, float32",
-            "code": "uniform in [-1, 1], float32",
-            "scalar": "float32 of rank 0, one value for the whole batch, in [0, 1]",
-        }
-        return {
-            name: words.get(spec.kind)
-            or (
-                f"int32 class index in [0, {spec.classes}); values outside are clipped to the "
-                "nearest class"
-                if spec.kind == "class"
-                else f"real examples of the data's {spec.key!r} (float32 in [-1, 1] for images)"
-            )
-            for name, spec in self.inputs.items()
-        }
+        return {name: _words(spec) for name, spec in self.inputs.items()}
+
+
+def _words(spec: Input) -> str:
+    """What input ``spec`` is, in words."""
+    words = {
+        "normal": "standard normal, float32",
+        "code": "uniform in [-1, 1], float32",
+        "scalar": "float32 of rank 0, one value for the whole batch, in [0, 1]",
+        "class": f"int32 class index in [0, {spec.classes}); values outside are clipped to the "
+        "nearest class",
+        "weights": f"float32 class weights [N, {spec.classes}], used as given (not clipped or "
+        "normalised): the one-hot row e_c is class c (the int32 label c of the export without "
+        "this variant), (1 - t) e_p + t e_q mixes the embeddings of classes p and q",
+    }
+    if spec.kind in words:
+        return words[spec.kind]
+    return f"real examples of the data's {spec.key!r} (float32 in [-1, 1] for images)"
+
+
+def _two_class_weights(
+    classes: int, batch: int, rng: np.random.Generator, given: np.ndarray | None = None
+) -> np.ndarray:
+    """``batch`` rows of class weights ``(1 - t) e_p + t e_q``: p and q uniform classes, t
+    uniform in [0, 1], every fourth row one-hot (t = 0); with ``given`` classes, their one-hot
+    rows."""
+    eye = np.eye(classes, dtype=np.float32)
+    if given is not None:
+        return eye[np.asarray(given, np.int64)]
+    p, q = rng.integers(0, classes, batch), rng.integers(0, classes, batch)
+    t = rng.uniform(0, 1, (batch, 1)).astype(np.float32)
+    t[::4] = 0.0
+    return ((1 - t) * eye[p] + t * eye[q]).astype(np.float32)
 
 
 @dataclasses.dataclass

@@ -21,6 +21,7 @@ import difflib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from zoo import class_weights
 from zoo.contract import AdversarialObjective, Contract
 from zoo.errors import GanzooError
 
@@ -68,7 +69,9 @@ class Family:
         no_dynamic: the same for dynamic-range TFLite (int8 weights, float activations).
         variants: export options of the generator (``python -m export RUN --NAME``) -> what
             each changes, in words (StyleGAN2's ``truncation`` and ``noise``). Their extra
-            inputs are declared in the contract (``drawn`` or ``options``).
+            inputs are declared in the contract (``drawn`` or ``options``). Variants every
+            family gets from its contract are not listed here (``variants_for``: the
+            ``class_weights`` of a generator with a class input).
         exports: ``exports(network, variants) -> {name: model}``: from the trained network
             that ships as ``generator`` (EMA weights when kept), the generator with the chosen
             ``variants`` under ``"generator"``, then the parts exported on their own, in the
@@ -117,6 +120,11 @@ class Family:
             raise RegistryError(f"family {self.name!r} needs a 'tiny' preset for the tests")
         if self.variants and self.exports is None:
             raise RegistryError(f"family {self.name!r}: variants need an exports function")
+        if class_weights.VARIANT in self.variants:
+            raise RegistryError(
+                f"family {self.name!r}: {class_weights.VARIANT!r} is every conditional family's "
+                "variant (variants_for), not one to declare"
+            )
         fields = {f.name for f in dataclasses.fields(self.config_cls)}
         if unknown := set(self.fixed) - fields:
             raise RegistryError(
@@ -129,6 +137,19 @@ class Family:
         for key, value in {**self.fixed, **(values or {})}.items():
             setattr(config, key, value)
         return config
+
+    def variants_for(self, model_config=None) -> dict[str, str]:
+        """The export variants of a run of this family with ``model_config`` (default: its
+        default preset's) -> what each changes: the family's own (``variants``), then those
+        its contract gives it: ``class_weights`` (``zoo.class_weights``) when the generator
+        has a class input, whichever family it is."""
+        if model_config is None:
+            model_config = self.model_config(self.preset(None).get("model", {}))
+        offered = dict(self.variants)
+        contract = self.contract(model_config)
+        if contract.num_classes and class_weights.INPUT in contract.inputs:
+            offered[class_weights.VARIANT] = class_weights.TEXT
+        return offered
 
     def preset(self, name: str | None) -> Mapping[str, Any]:
         """The overrides of preset ``name`` (the default preset when ``None``)."""
@@ -170,9 +191,15 @@ def list_families() -> list[str]:
 
 
 def export_variants() -> dict[str, dict[str, str]]:
-    """Every export variant a registered family offers -> {family: what it changes}."""
+    """Every export variant a registered family offers (``Family.variants_for`` its default
+    preset) -> {family: what it changes}."""
     offered: dict[str, dict[str, str]] = {}
     for name in list_families():
-        for variant, text in _FAMILIES[name].variants.items():
+        for variant, text in _FAMILIES[name].variants_for().items():
             offered.setdefault(variant, {})[name] = text
     return offered
+
+
+def variant_flag(variant: str) -> str:
+    """The command-line flag of export variant ``variant``: ``--class-weights``."""
+    return "--" + variant.replace("_", "-")
