@@ -237,10 +237,42 @@ def test_class_interpolation_starts_and_ends_at_the_two_classes(gens, family):
     assert np.abs(frames[2] - frames[0]).max() > 0  # the middle is neither
 
 
-def test_class_interpolation_of_an_export_is_a_one_line_error(exports, capsys):
-    assert main([str(exports("cgan")), "--classes", "2,5"]) == 2
+@pytest.mark.parametrize("family", ["cgan", "biggan"])
+def test_class_interpolation_of_an_onnx_export_is_the_run_folders(gens, exports, family):
+    exports(family, ("class_weights",))  # export_class_weights, beside the plain export
+    keras_gen = gens(family)
+    variant = latent.open_generator(exports(family, ("class_weights",)), "onnx")
+    assert variant.class_weighted and not gens(family, "onnx").class_weighted
+    a, b = latent.points(keras_gen, "3,7")
+    for classes, ends in (((2, 5), (None, None)), ((7, 1), (a, b))):
+        expected = latent.interpolate(keras_gen, *ends, 6, classes=classes, seed=4)
+        # the tiny runs' images are small (cgan's within 1e-3 of 0): measured against how
+        # far the frames move, not against 1e-4 alone
+        spread = np.abs(expected - expected[0]).max()
+        assert spread > 0
+        for gen in (gens(family, "onnx"), variant):  # its sibling, or the variant itself
+            frames = latent.interpolate(gen, *ends, 6, classes=classes, seed=4)
+            assert np.abs(frames - expected).max(axis=(1, 2, 3)).max() <= min(1e-4, 1e-2 * spread)
+    # the variant's plain grid takes int32 classes as one-hot rows
+    z = latent.sample_z(keras_gen, 4, seed=1)
+    np.testing.assert_allclose(
+        variant.images(z, [0, 3, 6, 9]), keras_gen.images(z, [0, 3, 6, 9]), atol=1e-5
+    )
+
+
+def test_class_interpolation_of_an_export_without_the_variant_is_a_one_line_error(
+    exports, tmp_path, capsys
+):
+    alone = tmp_path / "copied" / "export"  # no export_class_weights beside it
+    shutil.copytree(exports("cgan"), alone)
+    assert main([str(alone), "--classes", "2,5", "--out", str(tmp_path / "c.png")]) == 2
     (line,) = _lines(capsys)
-    assert "needs the run folder's generator.keras" in line
+    assert line == (
+        f"error: interpolating between classes needs the class-weights export: {alone} takes "
+        "the class as an int32 label and has no export_class_weights folder beside it; export "
+        "it with: python -m export RUN_DIR --class-weights"
+    )
+    assert not (tmp_path / "c.png").exists()
 
 
 @pytest.mark.parametrize("where", ["run", "onnx"])

@@ -13,6 +13,14 @@ SavedModel loader (``backend="savedmodel"``: the signatures of ``saved_model/``;
 but none of ganzoo's model code), which ``training.project`` uses for its gradients. An export
 of ``--uint8`` images is read back to [-1, 1] as x / 127.5 - 1.
 
+**Between classes** (``class_images``): a conditional generator is fed class weights [N,
+num_classes] where its label enters (``zoo.class_weights``). A run folder's generator.keras is
+cloned to take them; an export folder runs its ``class_weights`` variant (``python -m export
+RUN --class-weights``): its own graph when it is that variant (whose ``label`` then takes the
+one-hot rows of int32 classes everywhere else), or the ``export_class_weights`` folder beside
+it, checked to give its images for the same classes (as StyleGAN2's truncation is found in
+``export_truncation``).
+
 The generator runs at most ``BATCH_SIZE`` inputs at a time.
 """
 
@@ -23,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo import class_weights
 from zoo.errors import GanzooError
 
 BATCH_SIZE = 500
@@ -93,10 +102,14 @@ class LatentGenerator:
         feeds = {"z": z}
         if self.num_classes:
             given = np.zeros(len(z), np.int32) if labels is None else labels
-            feeds["label"] = np.asarray(given, np.int32).reshape(-1)
+            feeds["label"] = self._label_feed(np.asarray(given, np.int32).reshape(-1))
         if self.code_dim:
             feeds["code"] = np.zeros((len(z), self.code_dim), np.float32)
         return _batched(self._generate, feeds)
+
+    def _label_feed(self, labels: np.ndarray) -> np.ndarray:
+        """What the generator's ``label`` input takes for int32 class indices ``labels``."""
+        return labels
 
     def mapping(self, z: np.ndarray, psi: float | None = None) -> np.ndarray:
         """StyleGAN2: ``ws`` [N, num_ws, w_dim] of ``z``, truncated by ``psi``."""
@@ -127,11 +140,8 @@ class LatentGenerator:
 
     def class_images(self, z: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Images of ``z`` with class mixtures ``weights`` [N, num_classes] (see the module
-        docstring); run folders only."""
-        raise LatentError(
-            f"interpolating between classes needs the run folder's generator.keras: the "
-            f"exported {self.backend} graph in {self.source} takes the class as an int32 label"
-        )
+        docstring)."""
+        raise NotImplementedError
 
     def tf_functions(self):
         """(generate(z, labels), mapping(z), synthesis(ws)) as differentiable TensorFlow
@@ -246,7 +256,10 @@ class KerasGenerator(LatentGenerator):
         if not self.num_classes:
             raise LatentError(f"a {self.family} generator has no class input to interpolate")
         if self._soft is None:
-            self._soft = _soft_label_model(self.generator, self.num_classes)
+            try:
+                self._soft = class_weights.soft_label_model(self.generator, self.num_classes)
+            except class_weights.ClassWeightsError as err:
+                raise LatentError(f"{err}; classes cannot be interpolated") from None
         z = np.asarray(z, np.float32)
         feeds = {"z": z, "label": np.asarray(weights, np.float32)}
         if self.code_dim:
@@ -275,39 +288,6 @@ class KerasGenerator(LatentGenerator):
             lambda z: mapping([z, tf.constant(1.0)], training=False),
             lambda ws: synthesis(ws, training=False),
         )
-
-
-def _soft_label_model(generator, num_classes: int):
-    """``generator`` (sharing its layers) with its int32 ``label`` input replaced by class
-    weights [N, num_classes]: a one-hot ``CategoryEncoding`` of the label passes the weights
-    on, an ``Embedding`` of it gives weights @ its matrix (the mixture of the classes'
-    embeddings)."""
-    import keras
-
-    inputs = []
-    for tensor in generator.inputs:
-        name = tensor.name.split(":")[0]
-        if name == "label":
-            inputs.append(keras.Input((num_classes,), name="label"))
-        else:
-            inputs.append(keras.Input(tuple(tensor.shape[1:]), dtype=tensor.dtype, name=name))
-    (weights,) = [t for t in inputs if t.name.split(":")[0] == "label"]
-
-    def call(layer, *args, **kwargs):
-        if args and args[0] is weights:
-            if isinstance(layer, keras.layers.CategoryEncoding):
-                return weights
-            if isinstance(layer, keras.layers.Embedding):
-                return keras.ops.matmul(weights, layer.embeddings)
-            raise LatentError(
-                f"the label enters this generator through {type(layer).__name__} "
-                f"{layer.name!r}, not an embedding; classes cannot be interpolated"
-            )
-        return layer(*args, **kwargs)
-
-    return keras.models.clone_model(
-        generator, input_tensors=inputs, clone_function=lambda layer: layer, call_function=call
-    )
 
 
 class _ExportGenerator(LatentGenerator):
@@ -344,6 +324,8 @@ class _ExportGenerator(LatentGenerator):
             "run_dir": run_dir,
         }
         self.truncating = "truncation" in report.get("variants", [])
+        # the class_weights variant: label is float32 class weights [N, num_classes]
+        self.class_weighted = class_weights.VARIANT in report.get("variants", [])
         if parts.get("order") == ["mapping", "synthesis"]:
             meta["ws_shape"] = tuple(parts["mapping"]["output"]["shape"][1:])
         super().__init__(folder, meta)
@@ -354,6 +336,15 @@ class _ExportGenerator(LatentGenerator):
                 f"python -m export RUN_DIR --format {self.backend}"
             )
         self._sibling = None
+        self._weights_sibling = None
+
+    def _beside(self, names: tuple[str, ...]):
+        """The export folders called ``names`` beside this one (where ``python -m export RUN
+        --VARIANT`` writes them), each opened with this backend."""
+        for name in names:
+            folder = self.source.parent / name
+            if folder.resolve() != self.source.resolve() and (folder / "report.json").is_file():
+                yield type(self)(folder)
 
     def _check_truncation_available(self):
         if self.styles and not self.truncating:
@@ -368,22 +359,62 @@ class _ExportGenerator(LatentGenerator):
             f"{self.source} was exported without --truncation; export it with: python -m "
             "export RUN_DIR --truncation"
         )
-        for name in ("export_truncation", "export_truncation_noise"):
-            folder = self.source.parent / name
-            if folder.resolve() != self.source.resolve() and (folder / "report.json").is_file():
-                sibling = type(self)(folder)
-                if not (sibling.styles and sibling.truncating):
-                    continue
-                rng = np.random.default_rng(0)  # four z: the mappings must agree on them
-                z = rng.standard_normal((4, self.latent_dim)).astype(np.float32)
-                diff = float(np.abs(sibling._mapping(z, 1.0) - self._mapping(z, None)).max())
-                if diff > 1e-4:
-                    raise LatentError(
-                        f"{folder} maps z differently from {self.source} (max {diff:.3g}): not "
-                        "the same checkpoint; export both again"
-                    )
-                self._sibling = sibling
-                return sibling
+        for sibling in self._beside(("export_truncation", "export_truncation_noise")):
+            if not (sibling.styles and sibling.truncating):
+                continue
+            rng = np.random.default_rng(0)  # four z: the mappings must agree on them
+            z = rng.standard_normal((4, self.latent_dim)).astype(np.float32)
+            diff = float(np.abs(sibling._mapping(z, 1.0) - self._mapping(z, None)).max())
+            if diff > 1e-4:
+                raise LatentError(
+                    f"{sibling.source} maps z differently from {self.source} (max {diff:.3g}): "
+                    "not the same checkpoint; export both again"
+                )
+            self._sibling = sibling
+            return sibling
+        raise LatentError(how)
+
+    def _label_feed(self, labels):
+        if self.class_weighted:  # class c is the one-hot row e_c
+            return np.eye(self.num_classes, dtype=np.float32)[labels]
+        return labels
+
+    def class_images(self, z, weights):
+        if not self.num_classes:
+            raise LatentError(f"a {self.family} generator has no class input to interpolate")
+        gen = self if self.class_weighted else self._class_weights_sibling()
+        z = np.asarray(z, np.float32)
+        feeds = {"z": z, "label": np.asarray(weights, np.float32)}
+        if self.code_dim:
+            feeds["code"] = np.zeros((len(z), self.code_dim), np.float32)
+        return _batched(gen._generate, feeds)
+
+    def _class_weights_sibling(self):
+        """The run's ``export_class_weights`` folder (``python -m export RUN --class-weights``)
+        opened with this backend, checked to give this folder's images for the same ``z`` and
+        classes (its one-hot rows against this folder's int32 labels)."""
+        if self._weights_sibling is not None:
+            return self._weights_sibling
+        run = self.run_dir or "RUN_DIR"
+        how = (
+            f"interpolating between classes needs the class-weights export: {self.source} takes "
+            f"the class as an int32 label and has no export_{class_weights.VARIANT} folder beside "
+            f"it; export it with: python -m export {run} --class-weights"
+        )
+        for sibling in self._beside((f"export_{class_weights.VARIANT}",)):
+            if not sibling.class_weighted or sibling.num_classes != self.num_classes:
+                continue
+            rng = np.random.default_rng(0)  # four z and classes: the images must agree on them
+            z = rng.standard_normal((4, self.latent_dim)).astype(np.float32)
+            labels = np.arange(4) % self.num_classes
+            diff = float(np.abs(sibling.images(z, labels) - self.images(z, labels)).max())
+            if diff > 1e-4:
+                raise LatentError(
+                    f"{sibling.source} gives other images than {self.source} (max {diff:.3g}): "
+                    "not the same generator; export both again"
+                )
+            self._weights_sibling = sibling
+            return sibling
         raise LatentError(how)
 
     def _mapping(self, z, psi):
@@ -492,6 +523,8 @@ class SavedModelGenerator(_ExportGenerator):
         import tensorflow as tf
 
         def generate(z, labels=None):
+            if labels is not None and self.class_weighted:
+                labels = tf.one_hot(labels, self.num_classes)
             feeds = {"z": z, "label": labels}
             if self.code_dim:
                 feeds["code"] = tf.zeros((tf.shape(z)[0], self.code_dim))
