@@ -38,10 +38,11 @@ passes through the low-norm middle the prior almost never draws; White 2016) and
 ``classes`` interpolates the class too: the generator gets a mixture ``(1 - t) e_p + t e_q`` of
 the two classes' one-hot vectors where its label enters, which is the mixture of their
 embeddings (a one-hot ``CategoryEncoding``, cgan and acgan, passes it on; an ``Embedding``,
-BigGAN's shared one and SAGAN's per-class gains, becomes the mixture times its matrix). That
-needs the generator's graph (``keras.models.clone_model``, the weights shared), so it is
-offered for run folders only: an exported graph takes the label as an int32, and a one-line
-error says so.
+BigGAN's shared one and SAGAN's per-class gains, becomes the mixture times its matrix:
+``zoo.class_weights``). A run folder's generator.keras is cloned to take the weights
+(``keras.models.clone_model``, the weights shared); an export folder runs the ``--class-weights``
+export variant, its own or the ``export_class_weights`` folder beside it (checked to give the
+same images for the same classes), else a one-line error says how to export it.
 
 **Style mixing** (StyleGAN2; Karras et al. 2019, Fig. 3): cell (i, j) of the grid is row source
 A_i's ``ws`` with the layers of ``mix_layers`` taken from column source B_j. The paper's coarse

@@ -16,6 +16,7 @@ The latent-space tools (``training.latent``; docs/latent.md) also read an export
     python -m training.sample runs/biggan-XXXX --grid 100 --truncation 0.5
     python -m training.sample runs/dcgan-XXXX/export --interpolate 3,7 --frames 12 --gif
     python -m training.sample runs/cgan-XXXX --interpolate 3,7 --classes 2,5 --gif
+    python -m training.sample runs/cgan-XXXX/export --classes 2,5   # after export --class-weights
     python -m training.sample runs/stylegan2-XXXX --mix coarse --rows 0,1,2 --cols 3,4,5,6
     python -m training.sample runs/dcgan-XXXX --arithmetic "a.npy - b.npy + c.npy"
 
@@ -410,8 +411,9 @@ def _latent_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--classes",
         metavar="P,Q",
-        help="conditional families, run folder: interpolate class P's embedding to Q's (with "
-        "--interpolate or alone, on the z of --seed)",
+        help="conditional families: interpolate class P's embedding to Q's (with --interpolate "
+        "or alone, on the z of --seed); an export folder needs its --class-weights variant "
+        "(python -m export RUN --class-weights)",
     )
     group.add_argument(
         "--mix",
