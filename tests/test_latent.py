@@ -250,7 +250,8 @@ def test_class_interpolation_of_an_onnx_export_is_the_run_folders(gens, exports,
         # far the frames move, not against 1e-4 alone
         spread = np.abs(expected - expected[0]).max()
         assert spread > 0
-        for gen in (gens(family, "onnx"), variant):  # its sibling, or the variant itself
+        # through the export_class_weights beside the plain export, or the variant itself
+        for gen in (gens(family, "onnx"), variant, gens(family, "savedmodel")):
             frames = latent.interpolate(gen, *ends, 6, classes=classes, seed=4)
             assert np.abs(frames - expected).max(axis=(1, 2, 3)).max() <= min(1e-4, 1e-2 * spread)
     # the variant's plain grid takes int32 classes as one-hot rows
