@@ -46,6 +46,43 @@ def test_drawn_class_weights_are_one_hot_rows_and_two_class_mixtures():
     assert spec.describe()["label"].startswith(f"float32 class weights [N, {CLASSES}]")
 
 
+@pytest.mark.parametrize("family", list(zoo.export_variants()["class_weights"]))
+def test_one_hot_rows_give_each_familys_labels_images_and_mixtures_reach_it(family):
+    """Every family offering the variant, on its tiny preset's untrained shipped generator (no
+    training: the clone's wiring, whatever layers the label goes through after its encoding)."""
+    import keras
+
+    from training.config import resolve
+    from zoo.class_weights import soft_label_model
+
+    keras.utils.set_random_seed(0)
+    registered = zoo.get_family(family)
+    config = resolve(family, "tiny").model
+    network = registered.build(config)[registered.contract(config).ships["generator"]]
+    shipped = registered.ship("generator", network) if registered.ship else network
+    classes = registered.contract(config).num_classes
+    rng = np.random.default_rng(0)
+    names = [t.name.split(":")[0] for t in shipped.inputs]
+    # one z (code, source image) for every row, in [-1, 1]: the rows differ by their class
+    one = {
+        t.name.split(":")[0]: rng.uniform(-1, 1, (1, *t.shape[1:])).astype(np.float32)
+        for t in shipped.inputs
+    }
+
+    def run(model, label):
+        feeds = {n: np.repeat(v, len(label), axis=0) for n, v in one.items()}
+        return np.asarray(model([{**feeds, "label": label}[n] for n in names], training=False))
+
+    eye = np.eye(classes, dtype=np.float32)
+    soft = soft_label_model(shipped, classes)
+    plain = run(shipped, np.arange(classes, dtype=np.int32))
+    weighted = run(soft, eye)
+    spread = np.abs(plain[0] - plain[1]).max()
+    assert spread > 0 and np.abs(weighted - plain).max() <= min(1e-5, 1e-2 * spread)
+    mixed = run(soft, 0.5 * (eye[[0]] + eye[[1]]))[0]
+    assert min(np.abs(mixed - plain[0]).max(), np.abs(mixed - plain[1]).max()) > 0.1 * spread
+
+
 @pytest.fixture(scope="module")
 def variant_export(trained_runs, tmp_path_factory):
     """``variant_export(family)``: (folder, report) of the shared run exported with

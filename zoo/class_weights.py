@@ -63,7 +63,10 @@ def soft_label_model(generator: keras.Model, num_classes: int) -> keras.Model:
     def call(layer, *args, **kwargs):
         if args and args[0] is weights:
             if isinstance(layer, keras.layers.CategoryEncoding):
-                return weights
+                # the weights as they are, as a tensor of its own: the layers after it take
+                # them as they took the one-hot label (StarGAN's reshape into planes), not as
+                # the label itself
+                return keras.layers.Identity(name=layer.name)(weights)
             if isinstance(layer, keras.layers.Embedding):
                 return keras.ops.matmul(weights, layer.embeddings)
             raise ClassWeightsError(
