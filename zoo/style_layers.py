@@ -161,11 +161,14 @@ class ModulatedConv2D(keras.layers.Layer):
     ``fused_modconv=False``): x * s, convolved with the N(0, 1) kernel w, times
     d_j = 1 / sqrt(sum_{i,k} (s_i w_ijk)^2 + 1e-8) for each output channel j of each example.
     ``styles`` [N, in_channels] come from an affine map of ``w`` (``EqualizedDense`` with bias 1).
-    Without demodulation (to-RGB) the caller scales the styles by 1 / sqrt(fan_in) instead."""
+    Without demodulation (to-RGB) the caller scales the styles by 1 / sqrt(fan_in) instead.
+    ``zero_init``: the kernel starts at 0 (the authors': N(0, 1)), for a to-RGB layer under a
+    tanh output (``zoo.stylegan2``)."""
 
-    def __init__(self, filters, kernel_size=3, demodulate=True, **kwargs):
+    def __init__(self, filters, kernel_size=3, demodulate=True, zero_init=False, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.demodulate = filters, kernel_size, demodulate
+        self.zero_init = zero_init
 
     def build(self, input_shapes):
         channels = int(input_shapes[0][-1])
@@ -173,7 +176,7 @@ class ModulatedConv2D(keras.layers.Layer):
         self.kernel = self.add_weight(
             name="kernel",
             shape=(k, k, channels, self.filters),
-            initializer=keras.initializers.RandomNormal(0.0, 1.0),
+            initializer="zeros" if self.zero_init else keras.initializers.RandomNormal(0.0, 1.0),
         )
 
     def call(self, inputs):
@@ -211,6 +214,7 @@ class ModulatedConv2D(keras.layers.Layer):
             "filters": self.filters,
             "kernel_size": self.kernel_size,
             "demodulate": self.demodulate,
+            "zero_init": self.zero_init,
         }
 
 
