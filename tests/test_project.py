@@ -90,8 +90,11 @@ def test_projection_in_z_and_w_plus_lowers_the_loss(gens):
         assert result.latents[0].space == ("z" if space == "z" else "ws")
 
 
-def test_the_command_writes_what_the_latent_tools_edit(trained_runs, lean_exports, gens, tmp_path):
-    """The iGAN workflow: project a drawing, then interpolate from it to a seed in ONNX."""
+def test_the_command_writes_what_the_latent_tools_edit(
+    trained_runs, lean_exports, gens, tmp_path, capsys
+):
+    """The iGAN workflow: project a drawing, then interpolate from it to a seed in ONNX; in a
+    log (no terminal) the progress is plain lines."""
     gen = gens("run")
     image = tmp_path / "drawn.png"
     pixels = np.clip((_targets(gen)[0, ..., 0] + 1) * 127.5, 0, 255).astype(np.uint8)
@@ -99,6 +102,8 @@ def test_the_command_writes_what_the_latent_tools_edit(trained_runs, lean_export
     out = tmp_path / "proj"
     args = [str(trained_runs("stylegan2")), str(image), "--space", "w+", "--steps", "7"]
     assert project.main([*args, "--starts", "2", "--out", str(out)]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("step ")]
+    assert lines[-1].startswith("step 7/7 loss=") and "\x1b" not in "".join(lines)
     assert {p.name for p in out.iterdir()} == {
         "drawn.png",
         "drawn.npy",

@@ -277,11 +277,25 @@ def project(
 
 
 def _bar(steps: int, progress: bool):
+    """Keras' progress bar on a terminal; elsewhere (a log file, CI) a plain line at every
+    tenth of the steps, as training's progress lines (a bar's redraws would be one long line)."""
     if not progress:
         return None
-    import keras
+    if sys.stdout.isatty():
+        import keras
 
-    return keras.utils.Progbar(steps, unit_name="step", interval=0.5)
+        return keras.utils.Progbar(steps, unit_name="step", interval=0.5)
+    return _Lines(steps)
+
+
+class _Lines:
+    def __init__(self, steps: int):
+        self.steps, self.every = steps, max(1, steps // 10)
+
+    def update(self, step: int, values):
+        if step % self.every == 0 or step == self.steps:
+            shown = " ".join(f"{name}={value:.4f}" for name, value in values)
+            print(f"step {step}/{self.steps} {shown}", flush=True)
 
 
 def _adam(space, functions, loss_fn, u0, rows, steps, lr, keep, seed, progress):
