@@ -162,8 +162,8 @@ class ModulatedConv2D(keras.layers.Layer):
     d_j = 1 / sqrt(sum_{i,k} (s_i w_ijk)^2 + 1e-8) for each output channel j of each example.
     ``styles`` [N, in_channels] come from an affine map of ``w`` (``EqualizedDense`` with bias 1).
     Without demodulation (to-RGB) the caller scales the styles by 1 / sqrt(fan_in) instead.
-    ``zero_init``: the kernel starts at 0 (the authors': N(0, 1)), for a to-RGB layer under a
-    tanh output (``zoo.stylegan2``)."""
+    ``zero_init``: the kernel starts at 0 (the authors': N(0, 1); ``zoo.stylegan2``'s
+    ``rgb_init``)."""
 
     def __init__(self, filters, kernel_size=3, demodulate=True, zero_init=False, **kwargs):
         super().__init__(**kwargs)

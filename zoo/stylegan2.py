@@ -53,12 +53,12 @@ Where this differs from the authors' code, and why:
   authors' output is linear, ``model.output=linear``, what the paper-size presets use). On
   digits, whose background is exactly -1, the linear output collapsed to one digit within 1,000
   steps under every objective and rate tried (docs/results.md), and a tanh output did not.
-  Under the tanh the to-RGB kernels start at 0 (the authors': N(0, 1)), so the untrained image
-  is 0, where tanh passes gradients: drawn from N(0, 1), the to-RGB layers summed put 55% of the
-  untrained generator's pixels beyond +-0.99 (mean -0.94, measured), the discriminator was
-  right on every image from step 100, and two of three digit runs (padded; trained on digits
-  0-7999) then reached non-finite weights by step 610; with zero kernels the same run on digits
-  0-7999 had its discriminator at 64% on fakes by step 200.
+- **The digit preset's to-RGB kernels start at 0** (``model.rgb_init=zero``; the authors':
+  N(0, 1)), so the untrained image is 0, where tanh passes gradients. Drawn from N(0, 1), the
+  to-RGB layers summed put 55% of the untrained digit generator's pixels beyond +-0.99 (mean
+  -0.94, measured); its discriminator was right on every image from step 100, and two of three
+  digit runs (padded; trained on digits 0-7999) reached non-finite weights by step 610. With
+  zero kernels the run on digits 0-7999 had its discriminator at 64% on fakes by step 200.
 - **The digit preset resizes MNIST to 32x32** instead of padding it by 2 pixels
   (``data.fit=pad``): padded, before the to-RGB kernels started at 0, this preset's
   discriminator won outright from the first hundred steps (fakes and reals all classified
@@ -98,6 +98,9 @@ class StyleGAN2Config:
         output: ``linear`` (the authors') or ``tanh``: the image squashed into [-1, 1] in
             training too, for data whose background sits at exactly -1 (the digit presets: a
             linear output collapsed there, see the module docstring).
+        rgb_init: the to-RGB kernels' start: ``normal`` (the authors' N(0, 1)) or ``zero``
+            (the untrained image is 0: under a tanh, where it passes gradients; the digit
+            preset's, see the module docstring).
     """
 
     image_size: int = 32
@@ -111,6 +114,7 @@ class StyleGAN2Config:
     mbstd_group_size: int = 4
     w_avg_decay: float = 0.995
     output: Literal["linear", "tanh"] = "linear"
+    rgb_init: Literal["normal", "zero"] = "normal"
 
     @property
     def levels(self) -> int:
@@ -223,7 +227,7 @@ def _layer(make: _Make, name: str, x, ws, index: int, filters: int, noise, seed:
 def _to_rgb(make: _Make, name: str, x, ws, index: int, channels: int, zero_init: bool = False):
     """The 1x1 modulated convolution to an image, without demodulation (the styles scaled by
     1 / sqrt(fan_in) instead, the authors' ``weight_gain``), and a bias; its kernel starts at 0
-    with ``zero_init`` (a tanh output: see the module docstring)."""
+    with ``zero_init`` (``StyleGAN2Config.rgb_init``)."""
     from zoo.style_layers import BiasActivation, EqualizedDense, ModulatedConv2D
 
     features = int(x.shape[-1])
@@ -249,16 +253,16 @@ def _synthesis(config: StyleGAN2Config, make: _Make, ws, noises: dict | None):
 
     x = make("const", lambda n: LearnedConstant((4, 4, f[0]), name=n))(ws)
     x = _layer(make, "b4_conv1", x, ws, 0, f[0], noise(0), seed=0)
-    tanh = config.output == "tanh"
-    image = _to_rgb(make, "b4_torgb", x, ws, 1, config.channels, tanh)
+    zero = config.rgb_init == "zero"
+    image = _to_rgb(make, "b4_torgb", x, ws, 1, config.channels, zero)
     for k in range(1, config.levels):
         res = 4 * 2**k
         x = make(f"b{res}_up", lambda n: Upsample2D(name=n))(x)
         x = _layer(make, f"b{res}_conv0", x, ws, 2 * k - 1, f[k], noise(2 * k - 1), seed=2 * k - 1)
         x = _layer(make, f"b{res}_conv1", x, ws, 2 * k, f[k], noise(2 * k), seed=2 * k)
         image = make(f"b{res}_image_up", lambda n: Upsample2D(name=n))(image)
-        image = image + _to_rgb(make, f"b{res}_torgb", x, ws, 2 * k + 1, config.channels, tanh)
-    if tanh:
+        image = image + _to_rgb(make, f"b{res}_torgb", x, ws, 2 * k + 1, config.channels, zero)
+    if config.output == "tanh":
         image = make("image_tanh", lambda n: keras.layers.Activation("tanh", name=n))(image)
     return image
 
@@ -573,6 +577,7 @@ register_family(
                     "channels": 1,
                     "filters": [64, 64, 32, 16],
                     "output": "tanh",
+                    "rgb_init": "zero",
                 },  # fmt: skip
                 "objective": {"r1_weight": 1.0},
                 "train": {
