@@ -80,6 +80,12 @@ def test_evaluate_run_writes_labelled_metrics(trained_runs, tmp_path, capsys):
     )
     assert set(saved["swd"]) == {"swd_16px", "swd_mean"}
     assert f"FID (mnist_cnn) {saved['fid']:.3f}" in out
+    # --out writes there instead: the run's metrics.json (the model card's FID) stays
+    other = tmp_path / "swd.json"
+    argv = [str(run), "--metrics", "swd", "--num-samples", "50", "--out", str(other)]
+    assert evaluate.main(argv) == 0
+    assert json.loads((run / "metrics.json").read_text()) == saved
+    assert set(json.loads(other.read_text())["swd"]) == {"swd_16px", "swd_mean"}
 
 
 def test_compare_two_image_sets_without_a_run(tmp_path, mnist, capsys):

@@ -205,11 +205,13 @@ def evaluate_run(
     ppl_paths=PATHS,
     ppl_space="z",
     ppl_sampling="full",
+    out=None,
 ) -> dict:
     """The metrics ``which`` of a run's generator against its data, written to the run's
-    ``metrics.json``. With ``extractor_name="auto"`` and no extractor that fits the run's
-    images, the metrics that need one are left out and ``result["note"]`` says why. ``ppl``
-    walks ``ppl_paths`` latent paths in ``ppl_space`` (``training.path_length``)."""
+    ``metrics.json`` (to ``out`` instead when given). With ``extractor_name="auto"`` and no
+    extractor that fits the run's images, the metrics that need one are left out and
+    ``result["note"]`` says why. ``ppl`` walks ``ppl_paths`` latent paths in ``ppl_space``
+    (``training.path_length``)."""
     import tensorflow as tf
 
     import zoo
@@ -330,7 +332,10 @@ def evaluate_run(
     result["seconds"] = round(time.perf_counter() - start, 1)
     state = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
     result["step"] = int(state.model_checkpoint_path.rsplit("-", 1)[1]) if state else None
-    (run_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    # ``out`` instead of the run's metrics.json, which the export's model card reads: a PPL
+    # alone written there would drop the run's FID
+    destination = Path(out) if out else run_dir / "metrics.json"
+    destination.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -542,7 +547,9 @@ def main(argv=None) -> int:
         action="store_true",
         help="reference numbers on the vendored MNIST (see README)",
     )
-    parser.add_argument("--out", help="where to write the metrics JSON")
+    parser.add_argument(
+        "--out", help="where to write the metrics JSON (a run's: instead of RUN/metrics.json)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -582,8 +589,9 @@ def main(argv=None) -> int:
                 args.ppl_paths,
                 args.ppl_space,
                 args.ppl_sampling,
+                args.out,
             )
-            where = Path(args.run_dir) / "metrics.json"
+            where = args.out or Path(args.run_dir) / "metrics.json"
         elif args.real and args.fake and not args.run_dir:
             real, fake = load_images(args.real), load_images(args.fake)
             if "swd" in which and real.shape[1:] != fake.shape[1:]:
