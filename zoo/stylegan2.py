@@ -593,7 +593,8 @@ register_family(
             # Colour at 64x64 here: random 64x64 crops of the six training photographs inside
             # scikit-image (offline), so with DiffAugment's colour policy for small data, gated
             # by ADA's p (target 0.6; 20 kimg for p to move by 1, the authors' 500 being far
-            # beyond this run's 24,000 images). The digit default's recipe at one more block.
+            # beyond this run's 24,000 images). The digit default's recipe at one more block,
+            # with the authors' N(0, 1) to-RGB start (as measured).
             "stylegan2_photos64": {
                 "data": {
                     "dataset": "skimage_photos",
