@@ -432,6 +432,22 @@ class _ExportGenerator(LatentGenerator):
             out[name] = np.repeat(one, batch, axis=0)
         return out
 
+    def _run(self, name: str, feeds: dict):
+        """Export part ``name`` (generator, mapping, synthesis) on ``feeds`` by input name."""
+        raise NotImplementedError
+
+    def _generate(self, feeds):
+        return self._run("generator", feeds)
+
+    def _run_mapping(self, z, psi):
+        feeds = {"z": z}
+        if self.truncating:
+            feeds["psi"] = np.asarray(1.0 if psi is None else psi, np.float32)
+        return self._run("mapping", feeds)
+
+    def _synthesis(self, ws):
+        return self._run("synthesis", {"ws": ws})
+
 
 class OnnxGenerator(_ExportGenerator):
     """An export folder run in ONNX Runtime: ``generator.onnx``, or for StyleGAN2
@@ -462,18 +478,6 @@ class OnnxGenerator(_ExportGenerator):
             feeds.update(self._noise(missing, shapes, batch))
         return session.run(None, feeds)[0]
 
-    def _generate(self, feeds):
-        return self._run("generator", feeds)
-
-    def _run_mapping(self, z, psi):
-        feeds = {"z": z}
-        if self.truncating:
-            feeds["psi"] = np.asarray(1.0 if psi is None else psi, np.float32)
-        return self._run("mapping", feeds)
-
-    def _synthesis(self, ws):
-        return self._run("synthesis", {"ws": ws})
-
 
 class SavedModelGenerator(_ExportGenerator):
     """An export folder's ``saved_model/`` in TensorFlow: the ``serving_default``, ``mapping``
@@ -493,7 +497,7 @@ class SavedModelGenerator(_ExportGenerator):
             **{n: self.model.signatures[n] for n in ("mapping", "synthesis") if self.styles},
         }
 
-    def _call(self, name: str, feeds: dict):
+    def _run(self, name: str, feeds: dict):
         import tensorflow as tf
 
         signature = self.signatures[name]
@@ -504,18 +508,6 @@ class SavedModelGenerator(_ExportGenerator):
             shapes = {n: tuple(specs[n].shape[1:]) for n in missing}
             args.update({k: tf.constant(v) for k, v in self._noise(missing, shapes, batch).items()})
         return next(iter(signature(**args).values()))
-
-    def _generate(self, feeds):
-        return self._call("generator", feeds)
-
-    def _run_mapping(self, z, psi):
-        feeds = {"z": z}
-        if self.truncating:
-            feeds["psi"] = np.asarray(1.0 if psi is None else psi, np.float32)
-        return self._call("mapping", feeds)
-
-    def _synthesis(self, ws):
-        return self._call("synthesis", {"ws": ws})
 
     def tf_functions(self):
         if self.uint8:
@@ -528,16 +520,16 @@ class SavedModelGenerator(_ExportGenerator):
             feeds = {"z": z, "label": labels}
             if self.code_dim:
                 feeds["code"] = tf.zeros((tf.shape(z)[0], self.code_dim))
-            return self._call("generator", {k: v for k, v in feeds.items() if v is not None})
+            return self._run("generator", {k: v for k, v in feeds.items() if v is not None})
 
         if not self.styles:
             return generate, None, None
         one = tf.constant(1.0)
 
         def mapping(z):
-            return self._call("mapping", {"z": z, **({"psi": one} if self.truncating else {})})
+            return self._run("mapping", {"z": z, **({"psi": one} if self.truncating else {})})
 
-        return generate, mapping, lambda ws: self._call("synthesis", {"ws": ws})
+        return generate, mapping, lambda ws: self._run("synthesis", {"ws": ws})
 
 
 BACKENDS = ("auto", "keras", "savedmodel", "onnx")
