@@ -27,6 +27,22 @@ def test_preset_beats_defaults():
     assert tiny.model.image_size == 16 and tiny.data.batch_size == 8 and tiny.train.steps == 4
 
 
+def test_every_preset_of_every_family_resolves_to_a_valid_config(tmp_path):
+    from zoo.registry import get_family, list_families
+
+    def resolve(name, preset):  # a folder preset is given the folder a user must pass
+        folder = get_family(name).presets[preset].get("data", {}).get("source") == "folder"
+        return cfg.resolve(name, preset, overrides=[f"data.path={tmp_path}"] if folder else [])
+
+    resolved = [
+        resolve(name, preset) for name in list_families() for preset in get_family(name).presets
+    ]
+    assert len(resolved) > 2 * len(list_families())
+    stacked = [c for c in resolved if c.data.dataset == "stacked_mnist"]
+    assert {c.family for c in stacked} >= {"dcgan", "wgan_gp", "stylegan2"}
+    assert all(c.model.channels == 3 for c in stacked)
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
