@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from training import detect
+from training.detect_data import ImageFormat, eight_bit, load_reals
 from training.sources import load_vendored_mnist
 
 
@@ -123,8 +124,8 @@ def test_reals_are_formatted_as_a_run_formats_its_data(fit):
     from training.sources import to_model_format
 
     data = DataConfig(source="vendored", split="test[:8000]")
-    fmt = detect.ImageFormat(32, 1, fit)
-    reals, what = detect.load_reals("test[8000:8004]", fmt, data, 10)
+    fmt = ImageFormat(32, 1, fit)
+    reals, what = load_reals("test[8000:8004]", fmt, data, 10)
     assert what == "mnist[test[8000:8004]]" and reals.shape == (4, 32, 32, 1)
     digits, _ = load_vendored_mnist()
     if fit == "pad":  # unscaled in the middle of a black canvas
@@ -138,7 +139,7 @@ def test_reals_are_formatted_as_a_run_formats_its_data(fit):
         resized = [
             to_model_format(tf.constant(d[..., None]), 32, 1, "resize") for d in digits[8000:8004]
         ]
-        expected = detect.eight_bit(np.stack(resized))
+        expected = eight_bit(np.stack(resized))
     np.testing.assert_array_equal(reals, expected)
     assert np.allclose(reals * 127.5, np.round(reals * 127.5 + 127.5) - 127.5, atol=1e-4)
 
@@ -170,7 +171,7 @@ def test_train_then_eval_on_runs_an_export_and_an_image_folder(
         detect.main(["eval", "--detector", str(out), *real, *fakes, "--heatmaps", str(heat)]) == 0
     )
     printed = capsys.readouterr().out
-    assert "| fake | family | format | AP | acc@0.5 | N real | N fake |" in printed
+    assert "| fake | family | format | AP | acc@0.5 | N (each) |" in printed
     result = json.loads((out / "eval.json").read_text())
     rows = result["sources"]
     assert [r["family"] for r in rows] == ["dcgan", "cgan", "dcgan", None]
@@ -178,8 +179,9 @@ def test_train_then_eval_on_runs_an_export_and_an_image_folder(
     assert [r["format"] for r in rows[:3]] == ["16x16x1, fit=resize"] * 3
     assert rows[3]["format"] == "28x28x1, fit=resize" and rows[3]["num_fake"] == 40
     assert not any(r["seen_in_training"] for r in rows)
+    assert [(r["num_real"], r["num_fake"]) for r in rows] == [(60, 60)] * 3 + [(40, 40)]
     for r in rows:
-        assert 0 <= r["ap"] <= 1 and 0 <= r["accuracy"] <= 1 and r["num_real"] == 60
+        assert 0 <= r["ap"] <= 1 and 0 <= r["accuracy"] <= 1 and 0 <= r["patch_ap"] <= 1
     folder = heat / "0-run"
     for name in ("fake_easiest_00", "fake_hardest_03", "real_hardest_00", "fake_mean"):
         with Image.open(folder / f"{name}.png") as image:

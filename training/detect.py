@@ -23,27 +23,23 @@ least fake and the reals it finds most fake, each as [image | fake probability p
 both], the patches' probabilities placed at their patches' centres and interpolated to the
 image's pixels (``heatmap``), and the mean map over all fakes and all reals.
 
-**Reals are formatted as the fake's run formats its data** (the authors' README: otherwise the
-detector learns the preprocessing, not the generator). A run folder's reals come from its own
-``data`` config (dataset, source, ``data.fit``) at its ``model.image_size`` and channels, with
-the split of ``--real`` (``test[8000:]``, or ``DATASET:SPLIT``), through the pipeline training
-uses (``training.data.load_split``); ``--real DIR`` reads a folder of images the same way. An
-image folder or ``.npz`` of fakes sets the format by its images (square, one size), with
-``--fit``; an export folder outside its run folder likewise. ``eval`` formats the reals for
-each fake source in that source's format: the detector, being fully convolutional, scores
-28x28 digits and 32x32 padded ones alike. Reals and fakes both pass through 8 bits, as the
-authors' reals and samples did on their way to PNG files: without it, a generator's continuous
-values against a resized dataset's (or MNIST's 8-bit ones) is a cue that needs no patch.
+**Reals are formatted as the fakes' run formats its data** (its dataset, image size, channels
+and ``data.fit``, through training's pipeline), or the detector learns the preprocessing rather
+than the generator; ``eval`` formats the reals for each fake source in that source's format,
+and the detector, being fully convolutional, scores 28x28 digits and 32x32 padded ones alike.
+``--real`` is a split (``test[8000:]``, or ``DATASET:SPLIT``) of the run's dataset (MNIST's for
+fakes from a folder) or a folder of images. Fakes are a run folder's or an export folder's
+samples (``train`` draws latents of ``--seed`` 0, ``eval`` of 1: held out; conditional
+generators get balanced classes), or a folder or ``.npz`` of images. Reals and fakes both pass
+through 8 bits, as the authors' PNG files did. Details: ``training.detect_data``.
 
-**Fakes**: a run folder's generator (``generator.keras``) or an export folder (ONNX Runtime),
-through ``training.generators``, on ``--num`` latents of ``--seed`` (``train`` 0, ``eval`` 1,
-so held out) and, for a conditional generator, labels cycling over the classes (balanced); a
-code input gets its centre, zeros, as the latent tools give it. Or a folder (or ``.npz``) of
-images, read as ``training.evaluate`` reads them.
-
-**Where we differ from the authors**, at digit scale: (1) a four-layer network of 32-64 filters
-rather than ResNet or Xception truncated at an early block: the same shape of model (no global
-pooling, a 1x1 convolution to the logits) at a scale that trains in seconds on two CPU cores;
+**Where we differ from the authors**, at digit scale: (1) four 3x3 layers of 32-64 filters
+and a 1x1 one rather than ResNet or Xception truncated at an early block: the same shape of
+model (no global pooling, a 1x1 convolution to the logits) at a scale that trains in seconds
+on two CPU cores. Their main model, Xception cut after block 2, sees 43-px patches of 299-px
+faces (19 px after block 1; counted from their layer definitions as their ``utils/rfutil.py``
+counts); ours sees 13 px of 28, a larger share of the image, since a digit's strokes are 2-3 px
+wide and a 5-px patch (``--depth 0``) sees little more than one stroke;
 (2) ``valid`` padding, so every patch is whole and the receptive field is exact (the authors'
 padded layers let border patches see padding); (3) no batch normalization: with it, a patch's
 training-mode output depends on the other images in the half-real, half-fake batch; (4) one
@@ -58,7 +54,6 @@ probabilities placed at their patches' centres instead of the whole map resized.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -71,6 +66,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from training.detect_data import DetectError, FakeSet, ImageFormat, load_fakes, load_reals  # noqa: E402
 from training.grids import save_png  # noqa: E402
 from training.host import tune_allocator  # noqa: E402
 from zoo.errors import GanzooError  # noqa: E402
@@ -78,11 +74,6 @@ from zoo.errors import GanzooError  # noqa: E402
 DETECTOR_FILE, SETTINGS_FILE = "detector.keras", "detector.json"
 FITS = ("resize", "pad")
 BATCH = 500  # images scored at a time
-_SPLIT = re.compile(r"(?:(\w+):)?(\w+(?:\[-?\d*:-?\d*\])?)")
-
-
-class DetectError(GanzooError, ValueError):
-    """An input the detector refuses: a source, a split, a size, an option."""
 
 
 # -- the model --------------------------------------------------------------------------------
@@ -143,113 +134,6 @@ def average_precision(labels, scores) -> float:
     precision = true_pos / (last + 1)
     recall = true_pos / true_pos[-1]
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-# -- the images -------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageFormat:
-    size: int
-    channels: int
-    fit: str
-
-    def __str__(self) -> str:
-        return f"{self.size}x{self.size}x{self.channels}, fit={self.fit}"
-
-
-@dataclasses.dataclass
-class FakeSet:
-    """A fake source's images, the format they set and where its reals come from."""
-
-    name: str  # as given
-    kind: str  # run, export, images
-    images: np.ndarray  # [N, H, W, C] in [-1, 1], on the 8-bit grid
-    format: ImageFormat
-    data: object  # the DataConfig its reals come from (the run's, or MNIST's)
-    family: str | None = None
-    seed: int | None = None
-
-
-def eight_bit(images: np.ndarray) -> np.ndarray:
-    """[-1, 1] images on the 256 levels a PNG keeps (as ``training.grids`` writes them)."""
-    return (np.clip(np.floor((images + 1.0) * 127.5 + 0.5), 0, 255) / 127.5 - 1.0).astype(
-        np.float32
-    )
-
-
-def load_fakes(spec: str, num: int, seed: int, fit: str) -> FakeSet:
-    """``--fake``: a run folder, an export folder, or a folder or ``.npz`` of images."""
-    from training.sections import DataConfig
-
-    path = Path(spec)
-    if not path.exists():
-        raise DetectError(f"--fake {spec}: no such folder or file")
-    if (path / "config.yaml").is_file() or (path / "report.json").is_file():
-        return _generated(spec, num, seed, fit)
-    from training.evaluate import load_images
-
-    images = load_images(path)[:num]
-    height, width, channels = images.shape[1:]
-    if height != width:
-        raise DetectError(f"--fake {spec} holds {width}x{height} images; the detector's are square")
-    fmt = ImageFormat(height, channels, fit)
-    return FakeSet(spec, "images", eight_bit(images), fmt, DataConfig(fit=fit))
-
-
-def _generated(spec: str, num: int, seed: int, fit: str) -> FakeSet:
-    from training.config import load
-    from training.generators import open_generator
-    from training.sections import DataConfig
-
-    path = Path(spec)
-    if (path / "config.yaml").is_file() and not (path / "generator.keras").is_file():
-        from training.sample import load_generator
-
-        load_generator(path, load(path / "config.yaml").family)  # its one-line error
-    gen = open_generator(path)
-    config = load(gen.run_dir / "config.yaml") if gen.run_dir is not None else None
-    data = config.data if config is not None else DataConfig(fit=fit)
-    z = np.random.default_rng(seed).standard_normal((num, gen.latent_dim)).astype(np.float32)
-    labels = np.arange(num, dtype=np.int32) % gen.num_classes if gen.num_classes else None
-    images = eight_bit(gen.images(z, labels))
-    fmt = ImageFormat(images.shape[1], images.shape[3], data.fit)
-    kind = "run" if gen.backend == "keras" else "export"
-    return FakeSet(spec, kind, images, fmt, data, gen.family, seed)
-
-
-def load_reals(spec: str, fmt: ImageFormat, data, num: int) -> tuple[np.ndarray, str]:
-    """``--real``: a split (``test[8000:]``, or ``DATASET:SPLIT``) of ``data`` (a run's data
-    config, or MNIST's), or a folder of images; formatted as ``fmt`` through training's
-    pipeline, the first ``num``; and what they are."""
-    from training.data import load_split
-    from training.sources import IMAGE_EXTENSIONS
-
-    path = Path(spec)
-    split = _SPLIT.fullmatch(spec)
-    if split and not path.is_dir():
-        dataset, name = split.groups()
-        if dataset and dataset != data.dataset:
-            data = dataclasses.replace(data, dataset=dataset, path=None, source="auto")
-        elif data.source == "folder":
-            raise DetectError(
-                f"--real {spec} is a split, but the fakes' run trained on the image folder "
-                f"{data.path}; give --real FOLDER (held-out images like those)"
-            )
-        what = f"{data.dataset}[{name}]"
-    else:
-        if not path.is_dir():
-            raise DetectError(
-                f"--real {spec}: no such folder, and not a split like test[8000:] or "
-                "mnist:test[8000:]"
-            )
-        if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.rglob("*")):
-            raise DetectError(f"--real {spec} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-        data = dataclasses.replace(data, source="folder", path=str(path))
-        name, what = "train", f"folder {spec}"
-    data = dataclasses.replace(data, split=name, fit=fmt.fit, labelled=None, pair=None)
-    images, _ = load_split(data, name, fmt.size, fmt.channels)
-    return eight_bit(images[:num]), what
 
 
 def _check_size(fmt: ImageFormat, depth: int, what: str) -> None:
@@ -465,13 +349,13 @@ def score_source(model, settings: dict, fakes: FakeSet, real: np.ndarray) -> tup
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| fake | family | format | AP | acc@0.5 | N real | N fake |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| fake | family | format | AP | acc@0.5 | N (each) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         lines.append(
             f"| {r['fake']} | {r['family'] or r['kind']} | {r['format']} | {r['ap']:.4f} | "
-            f"{r['accuracy']:.4f} | {r['num_real']} | {r['num_fake']} |"
+            f"{r['accuracy']:.4f} | {r['num_fake']} |"
         )
     return "\n".join(lines)
 
@@ -495,14 +379,17 @@ def evaluate(args) -> dict:
         key = (repr(fakes.data), fakes.format)
         if key not in cached:
             cached[key] = load_reals(args.real, fakes.format, fakes.data, args.num)[0]
-        row, maps = score_source(model, settings, fakes, cached[key])
+        real = cached[key]
+        num = min(len(real), len(fakes.images))  # as many of each: AP depends on the share
+        fakes.images = fakes.images[:num]
+        row, maps = score_source(model, settings, fakes, real[:num])
         if row["seen_in_training"]:
             print(f"warning: --fake {spec} with --seed {args.seed} gives the fakes the "
                   "detector trained on; use another --seed", file=sys.stderr)  # fmt: skip
         if args.heatmaps:
             folder = Path(args.heatmaps) / f"{index}-{_slug(spec)}"
             row["heatmaps"] = str(folder)
-            write_heatmaps(folder, cached[key], fakes.images, maps, settings, args.heatmap_count)
+            write_heatmaps(folder, real[:num], fakes.images, maps, settings, args.heatmap_count)
         rows.append(row)
     return {
         "detector": str(args.detector),
@@ -547,7 +434,8 @@ def panel(image: np.ndarray, patches: np.ndarray, settings: dict, zoom: int = 4)
 def write_heatmaps(folder: Path, real, fake, maps: dict, settings: dict, count: int) -> None:
     """``fake_easiest_NN.png`` / ``fake_hardest_NN.png`` (the fakes scored most and least
     fake), ``real_hardest_NN.png`` (the reals scored most fake), ``fake_mean.png`` and
-    ``real_mean.png`` (the mean patch map over the set, on the first image), ``scores.json``."""
+    ``real_mean.png`` (the mean patch map over the set, on the set's mean image), and
+    ``scores.json`` (each file's image index and score, and the mean maps)."""
     folder.mkdir(parents=True, exist_ok=True)
     scores = {k: v.mean(axis=(1, 2)) for k, v in maps.items()}
     images = {"real": real, "fake": fake}
@@ -565,7 +453,8 @@ def write_heatmaps(folder: Path, real, fake, maps: dict, settings: dict, count: 
             written[file] = {"index": int(i), "score": float(scores[which][i])}
     for which in ("fake", "real"):
         mean = maps[which].mean(axis=0)
-        save_png(panel(images[which][0], mean, settings), folder / f"{which}_mean.png")
+        average = images[which].mean(axis=0)
+        save_png(panel(average, mean, settings), folder / f"{which}_mean.png")
         written[f"{which}_mean.png"] = {"score": float(mean.mean()), "patches": mean.tolist()}
     (folder / "scores.json").write_text(json.dumps(written, indent=2) + "\n")
 
@@ -606,7 +495,9 @@ def main(argv=None) -> int:
     e.add_argument("--detector", required=True, help="a train --out folder")
     e.add_argument("--real", required=True, help="held-out split (test[8000:]) or DIR")
     e.add_argument("--fake", required=True, action="append", help="a fake source (repeatable)")
-    e.add_argument("--num", type=int, default=2000, help="images of each class per source (2000)")
+    e.add_argument(
+        "--num", type=int, default=2000, help="reals and fakes per source, as many of each (2000)"
+    )
     e.add_argument("--seed", type=int, default=1, help="the fakes' latents (1; train uses 0)")
     e.add_argument("--fit", choices=FITS, help=fit_help + " (the detector's)")
     e.add_argument("--out", help="results JSON (default DETECTOR/eval.json)")
