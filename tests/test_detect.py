@@ -233,6 +233,9 @@ def test_bad_input_is_a_one_line_error(trained_runs, tmp_path, capsys):
 
     assert detect.main(["eval", "--detector", out, "--real", "test[:9]", "--fake", str(run)]) == 2
     assert "holds no detector.keras and detector.json" in _error(capsys)
+    taken = ["--out", str(mixed)]
+    assert detect.main(["train", "--real", "test[:9]", "--fake", str(run), *taken]) == 2
+    assert _error(capsys) == f"error: --out {mixed} holds other files; choose a new or empty folder"
     assert train("test[:100]", str(run), "--num", "50", "--steps", "2") == 0
     capsys.readouterr()
     rgb = tmp_path / "rgb"
