@@ -66,7 +66,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from training.detect_data import DetectError, FakeSet, ImageFormat, load_fakes, load_reals  # noqa: E402
+from training.detect_data import (  # noqa: E402
+    DetectError,
+    FakeSet,
+    ImageFormat,
+    load_fakes,
+    load_reals,
+)
 from training.grids import save_png  # noqa: E402
 from training.host import tune_allocator  # noqa: E402
 from zoo.errors import GanzooError  # noqa: E402
@@ -341,6 +347,7 @@ def score_source(model, settings: dict, fakes: FakeSet, real: np.ndarray) -> tup
         ),
         "mean_score_real": float(scores["real"].mean()),
         "mean_score_fake": float(scores["fake"].mean()),
+        # a folder of images has no seed: the same folder is the same fakes
         "seen_in_training": str(Path(fakes.name).resolve()) == trained["path"]
         and fakes.seed == trained["seed"],
     }
@@ -384,8 +391,9 @@ def evaluate(args) -> dict:
         fakes.images = fakes.images[:num]
         row, maps = score_source(model, settings, fakes, real[:num])
         if row["seen_in_training"]:
-            print(f"warning: --fake {spec} with --seed {args.seed} gives the fakes the "
-                  "detector trained on; use another --seed", file=sys.stderr)  # fmt: skip
+            how = "" if fakes.seed is None else f" with --seed {args.seed}"
+            print(f"warning: --fake {spec}{how} gives the fakes the detector trained on",
+                  file=sys.stderr)  # fmt: skip
         if args.heatmaps:
             folder = Path(args.heatmaps) / f"{index}-{_slug(spec)}"
             row["heatmaps"] = str(folder)

@@ -38,6 +38,9 @@ class DetectError(GanzooError, ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class ImageFormat:
+    """What a run feeds its networks: square images of ``size``, ``channels``, and how its
+    data reached that size (``data.fit``: ``resize`` or ``pad``)."""
+
     size: int
     channels: int
     fit: str
