@@ -17,6 +17,7 @@ from zoo import (  # noqa: F401  (registers)
     esrgan,
     gan,
     ganilla,
+    imle_gan,
     infogan,
     lsgan,
     pix2pix,

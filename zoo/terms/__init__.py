@@ -37,6 +37,10 @@ Two pieces serve the kinds that run things on their own intervals (``progressive
 * a ``Schedule`` is a value computed from the step in the graph at the start of every step
   (ProGAN's level of detail), so that a resumed run recomputes it exactly from the step.
 
+``imle.py`` holds IMLE-GAN's generator terms (``IMLE``: each real image pulls its nearest
+generated image, searched in the graph among every replica's candidates, and images generated
+between two matched latents are pulled towards both real images).
+
 ``PathLength`` (StyleGAN2's path-length regularisation) keeps a running mean across steps: a
 term's ``state`` is scalar variables the trainer creates, checkpoints and hands it in
 ``Update.state``.
@@ -63,6 +67,7 @@ from zoo.terms.core import (
     l2_per_example,
     mean_signs,
 )
+from zoo.terms.imle import IMLE
 from zoo.terms.paired import (
     ConditionalAdversarial,
     DiscriminatorFeatureMatching,
@@ -108,6 +113,7 @@ __all__ = [
     "Drift",
     "FeatureDistance",
     "GradientPenalty",
+    "IMLE",
     "IdentityMapping",
     "L1Reconstruction",
     "Lazy",
