@@ -240,7 +240,9 @@ def test_interrupted_run_resumes_to_the_same_step_count(tmp_path, sig, capsys):
         assert session.trainer.step.numpy() == step
 
 
-@pytest.mark.parametrize("family", ["dcgan", "sgan"])  # sgan: Gaussian-noise layers' RNG
+# sgan: Gaussian-noise layers' RNG; imle_gan: its generator terms' own streams (the pool, the
+# perturbation, the interpolation factors)
+@pytest.mark.parametrize("family", ["dcgan", "sgan", "imle_gan"])
 def test_resume_continues_exactly(tmp_path, family):
     """Two steps, a stop, and two more steps give the weights of four steps in one go."""
     straight = tiny_config(family, "train.steps=4", "train.ema_decay=0.5")

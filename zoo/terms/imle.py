@@ -200,6 +200,7 @@ class IMLE(Term):
         both = selected[0 : 2 * pairs : 2] * selected[1 : 2 * pairs : 2]
         update.prepared["imle"] = {
             "input": name,
+            "index": index,  # in the global pool (replica r's candidates from r b c on)
             "latents": tf.stop_gradient(matched),
             "selected": selected,
             "count": global_sum(selected),
