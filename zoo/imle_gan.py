@@ -32,12 +32,14 @@ generated again, on the replica of their real image, with gradient.
 
 **The features.** The authors search in pixel space: their ``--init-proj-dim`` is unset by
 default and in their Stacked MNIST command, so the search compares the images' pixels (in
-[-1, 1]); with it, a fixed Gaussian random projection of the pixels. ``objective.
-imle_projection`` is that option (``None``: pixels; D: a fixed [H W C, D] projection with
-N(0, (1 / D)^2) entries, the same in every run as the authors' file of it). Neither is the
-evaluation's digit classifier, whose reading of each channel is what ``--metrics modes``
-counts. The *loss* compares the matched pair with LPIPS in the authors' code (VGG16 with
-Zhang et al.'s learned weights, a TF1 pickle): see the departures.
+[-1, 1]); with it, a fixed Gaussian random projection of the pixels.
+``objective.imle_projection`` is that option (``None``: pixels; D: a fixed [H W C, D]
+projection with N(0, (1 / D)^2) entries, the same in every run as the authors' file of it).
+Neither is the evaluation's digit classifier, whose reading of each channel is what
+``--metrics modes`` counts. (The authors' discriminator, ``D_stylegan2_feature``, also returns
+its maps as a feature vector, the image first, but no loss of theirs reads it.) The *loss*
+compares the matched pair with LPIPS in the authors' code (VGG16 with Zhang et al.'s learned
+weights, a TF1 pickle): see the departures.
 
 **Minority sampling.** The authors choose which real images the two terms reconstruct: all of
 them (their default, and their Stacked MNIST run); the images of a subgroup
@@ -56,24 +58,27 @@ Where this differs from the authors' code, and why:
 * **Networks and recipe.** The authors build on StyleGAN2 (config-e: a skip generator, a
   residual discriminator, lazy R1 with gamma 100, path-length regularization, Adam 0.002 with
   betas (0, 0.99), an EMA generator, batches of 12, 32x32 zero-padded digits, 240,000 images,
-  days of GPU time). The default preset is meant to train in about a quarter of an hour on two
+  on GPUs). The default preset is meant to train in about a quarter of an hour on two
   CPU cores, so it uses DCGAN's networks at 28x28 (no padding) and ``dcgan_mnist``'s measured
-  recipe (Adam 4e-4 with beta_1 0.5, R1 with gamma 1 every 4 steps, batch 64, bfloat16 where
-  the CPU has it), with no path-length term (DCGAN has no W space) and no EMA.
+  recipe (Adam 4e-4 with beta_1 0.5, R1 with gamma 1 every 4 steps, batch 64,
+  ``runtime.mixed_precision=auto``), with no path-length term (DCGAN has no W space) and no EMA.
 * **The loss's distance.** The authors measure the pull with LPIPS (VGG16 features with
   learned weights); those weights are not in Keras and the repository works offline, so the
   distance here is the mean squared pixel difference (the original IMLE's), on images in
-  [-1, 1]. On digits it is of LPIPS's order (a few tenths for different images), so the
-  authors' weights are kept as they are.
+  [-1, 1]. It is of the order of LPIPS distances, which lie mostly between 0 and 1 (0.8 for
+  the untrained generator's matches on Stacked MNIST, 0.4 after 100 steps), so the authors'
+  weights are kept as they are; they are not tuned for it.
 * **The pool.** The authors generate 10 candidates per image of the *dataset*, index them
-  (DCI), give every dataset image its nearest latent, and keep those matches for 10 epochs, then
-  20, 40, ... (``--init-staleness``, doubling). Here the pool is fresh at every step, 10
-  candidates per image of the global batch, from the generator as it is: no stale matches and
-  nothing to index, at the price of a smaller pool (640 candidates for a batch of 64, where a
-  dataset's pool has millions), so a real image's nearest candidate is farther.
+  (DCI), give every dataset image its nearest latent, and keep those matches until they rebuild
+  them at epochs 10, 20, 40, ... (``--init-staleness`` 10, doubling). Here the pool is fresh at
+  every step, 10 candidates per image of the global batch, from the generator as it is: no
+  stale matches and nothing to index, at the price of a smaller pool (640 candidates for a
+  batch of 64, where a dataset's pool has millions), so a real image's nearest candidate is
+  farther.
 * **Which images, and how many.** The authors draw the IMLE images from the data on their own
   (twice the generator's batch, split into the two halves of the interpolation pairs) and
-  the discriminator sees batches of its own. Here the terms reuse the step's real batch (the
+  the discriminator sees batches of its own (also twice the generator's batch, against as
+  many fakes). Here the terms reuse the step's real batch (the
   one the discriminator saw last), its consecutive images (2k, 2k + 1) paired. A subgroup is
   selected inside that batch: the terms are averaged over its members (and over the pairs of
   which both images are members), so a subgroup of share p gives about p times the batch
