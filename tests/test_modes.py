@@ -1,5 +1,6 @@
 """Stacked MNIST and the mode-coverage metric (issue: mode coverage and fakes)."""
 
+import json
 import math
 
 import numpy as np
@@ -102,3 +103,17 @@ def test_evaluate_counts_the_modes_of_a_stacked_run(tmp_path, monkeypatch, capsy
     result = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert 1 <= result["modes"]["modes"] <= 600 and result["modes"]["samples"] == 600
     assert result["num_fake"] == 50 and "swd" in result
+
+
+def test_real_stacked_mnist_reference_command(capsys):
+    """``python -m training.modes``: real held-out stacked digits, as many as drawn, cover
+    about the modes that sampling alone leaves (1000 (1 - e^-2) = 865 for 2,000 draws)."""
+    from training import modes
+
+    assert modes.main(["--split", "test", "--num", "2000"]) == 0
+    line, result = capsys.readouterr().out.splitlines()[:2]
+    assert line.startswith("real Stacked MNIST (test): modes ")
+    assert 830 <= json.loads(result)["modes"] <= 900
+    assert modes.main(["--split", "validation", "--num", "10"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "not 'validation'" in error

@@ -169,6 +169,19 @@ STACKED_DATASET = "stacked_mnist"
 STACKED_SIZE = 60_000  # images in the stacked set (VEEGAN's 25,600 and PacGAN's 128,000 are others)
 
 
+def stacked_pool(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The vendored digits Stacked MNIST draws from for ``split`` (``train``: 0-7999, ``test``:
+    8000-9999, or a slice of the vendored set): uint8 [N, 28, 28] and int32 labels [N]."""
+    split = {"train": "test[:8000]", "test": "test[8000:]"}.get(split, split)
+    images, labels = load_vendored_mnist()
+    name, part = split_slice(split)
+    if name not in ("train", "test"):
+        raise DataError(f"stacked_mnist draws from the vendored MNIST's 'test' split, not {name!r}")
+    if not len(images[part]):
+        raise DataError(f"data.split={split!r} selects no digit of the vendored MNIST (10000)")
+    return images[part], labels[part].astype(np.int32)
+
+
 def stacked_mnist_source(split: str = "train", size: int = STACKED_SIZE) -> Source:
     """Stacked MNIST (Srivastava et al. 2017, VEEGAN; Lin et al. 2018, PacGAN): ``size`` images
     whose three channels are three digits drawn independently and uniformly from ``split`` of
@@ -177,13 +190,7 @@ def stacked_mnist_source(split: str = "train", size: int = STACKED_SIZE) -> Sour
     everywhere, as a dataset; the run's seed shuffles it. Split ``train`` is the pool 0-7999,
     ``test`` the held-out 8000-9999, and a slice (``test[:4000]``) indexes the vendored set."""
     split = {"train": "test[:8000]", "test": "test[8000:]"}.get(split, split)
-    images, labels = load_vendored_mnist()
-    name, part = split_slice(split)
-    if name not in ("train", "test"):
-        raise DataError(f"stacked_mnist draws from the vendored MNIST's 'test' split, not {name!r}")
-    pool, pool_labels = images[part], labels[part].astype(np.int32)
-    if not len(pool):
-        raise DataError(f"data.split={split!r} selects no digit of the vendored MNIST (10000)")
+    pool, pool_labels = stacked_pool(split)
     picks = np.random.default_rng(0).integers(0, len(pool), size=(size, 3)).astype(np.int32)
     stacked_labels = pool_labels[picks] @ np.array([100, 10, 1], np.int32)
     digits = tf.constant(pool)
