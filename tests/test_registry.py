@@ -38,9 +38,7 @@ def test_unknown_family_lists_the_known_ones():
 
 
 def test_unknown_preset_lists_the_known_ones():
-    known = (
-        "known presets: dcgan_celeba, dcgan_mnist, dcgan_mnist_paper, dcgan_stacked_mnist, tiny"
-    )
+    known = "known presets: dcgan_celeba, dcgan_mnist, dcgan_mnist_paper, dcgan_stacked_mnist, tiny"
     with pytest.raises(registry.RegistryError, match=known):
         zoo.get_family("dcgan").preset("dcgan_mnist64")
 
