@@ -5,6 +5,7 @@ errors."""
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -243,3 +244,11 @@ def test_bad_input_is_a_one_line_error(trained_runs, tmp_path, capsys):
     Image.new("RGB", (16, 16)).save(rgb / "a.png")
     assert detect.main(["eval", "--detector", out, "--real", "test[:9]", "--fake", str(rgb)]) == 2
     assert "gives 3-channel images; the detector in" in _error(capsys)
+    # a detector file cut short is named, with what to do, in one line
+    model = Path(out) / "detector.keras"
+    model.write_bytes(model.read_bytes()[:1000])
+    assert detect.main(["eval", "--detector", out, "--real", "test[:9]", "--fake", str(run)]) == 2
+    assert _error(capsys) == (
+        f"error: {model} cannot be loaded (not a complete .keras (zip) file: truncated or "
+        "corrupt); train it again"
+    )

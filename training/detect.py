@@ -301,9 +301,7 @@ def train(args) -> dict:
 
 def load_detector(folder: str | Path):
     """(model, settings) of a ``train --out`` folder."""
-    import keras
-
-    from training.sample import _LOAD_ERRORS
+    from training.sample import load_keras_file
 
     folder = Path(folder)
     if not (folder / DETECTOR_FILE).is_file() or not (folder / SETTINGS_FILE).is_file():
@@ -313,11 +311,9 @@ def load_detector(folder: str | Path):
         )
     try:
         settings = json.loads((folder / SETTINGS_FILE).read_text())
-        model = keras.saving.load_model(folder / DETECTOR_FILE, compile=False)
-    except _LOAD_ERRORS as err:
-        first = str(err).strip().splitlines()[0][:120] if str(err).strip() else ""
-        why = f"{type(err).__name__}: {first}"
-        raise DetectError(f"--detector {folder} cannot be loaded ({why}); train it again") from None
+    except (OSError, ValueError) as err:
+        raise DetectError(f"--detector {folder}: {SETTINGS_FILE} cannot be read ({err})") from None
+    model = load_keras_file(folder / DETECTOR_FILE, "train it again", DetectError)
     return model, settings
 
 

@@ -72,7 +72,6 @@ def load_generator(run_dir: str | Path, family: str | None = None, artifact: str
     missing or cannot be loaded and how to write it again from the run's checkpoint
     (``--resume`` of a finished run writes it without training further). Used by
     ``training.evaluate`` too."""
-    import keras
 
     import zoo.layers  # noqa: F401  (registers ganzoo's custom Keras layers for loading)
 
@@ -83,6 +82,14 @@ def load_generator(run_dir: str | Path, family: str | None = None, artifact: str
         raise SampleError(
             f"{run_dir} has no {path.name}; write it from the run's checkpoint with: {resume}"
         )
+    return load_keras_file(path, f"write it again from the run's checkpoint with: {resume}")
+
+
+def load_keras_file(path: Path, remedy: str, error: type[Exception] = SampleError):
+    """The Keras model in ``path`` (a ``.keras`` file that exists), or ``error`` saying in one
+    line why it cannot be loaded, then ``remedy``."""
+    import keras
+
     # Keras reports a file that is not a whole zip (a copy cut short, a disk that filled up)
     # as "File not found", which is wrong: say what it is.
     if not zipfile.is_zipfile(path):
@@ -93,9 +100,7 @@ def load_generator(run_dir: str | Path, family: str | None = None, artifact: str
         except _LOAD_ERRORS as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else ""
             why = f"{type(err).__name__}: {first[:120]}"
-    raise SampleError(
-        f"{path} cannot be loaded ({why}); write it again from the run's checkpoint with: {resume}"
-    )
+    raise error(f"{path} cannot be loaded ({why}); {remedy}")
 
 
 def input_names(generator) -> dict[str, tuple]:
