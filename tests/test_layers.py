@@ -16,6 +16,7 @@ import zoo
 from tests.conftest import tiny_config
 from training.checkpoints import copy_weights, portable_copy
 from zoo.layers import (
+    ChannelBiasDense,
     ConditionalBatchNorm,
     CrossFade,
     LevelOfDetail,
@@ -92,6 +93,23 @@ def test_portable_copy_folds_weight_norm_into_keras_dense():
     assert not np.allclose(np.asarray(copy(x)), np.asarray(model(x)), atol=1e-3)
     copy_weights(model, copy)
     np.testing.assert_allclose(np.asarray(copy(x)), np.asarray(model(x)), atol=1e-6)
+
+
+def test_channel_bias_dense_shares_a_bias_per_channel_and_ships_as_a_keras_dense():
+    """ProGAN's first layer: x @ kernel plus one bias per channel at every position (outputs
+    laid out position by position, channels fastest, as a reshape to [4, 4, C] reads them)."""
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, ChannelBiasDense(12, positions=4, name="dense")(inputs))
+    layer = model.get_layer("dense")
+    layer.bias.assign(np.array([1.0, 2.0, 3.0], "float32"))
+    x = np.random.default_rng(2).normal(size=(2, 5)).astype("float32")
+    expected = x @ layer.kernel.numpy() + np.tile([1.0, 2.0, 3.0], 4)
+    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-6)
+    copy = portable_copy(model)
+    assert type(copy.get_layer("dense")).__name__ == "Dense"
+    np.testing.assert_allclose(np.asarray(copy(x)), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="positions=5"):
+        ChannelBiasDense(12, positions=5)
 
 
 def _stddev_feature(x, group):

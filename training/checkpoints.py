@@ -26,7 +26,6 @@ import tensorflow as tf
 
 from training.sections import first_line
 from zoo.errors import GanzooError
-from zoo.layers import WeightNormDense
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +161,8 @@ def save_model(model: keras.Model, path: Path) -> None:
 def portable_copy(model: keras.Model) -> keras.Model:
     """``model`` rebuilt from Keras' own layers, computing in float32: what a run ships, a file
     that loads in any Keras 3 process without ganzoo. A mixed-precision layer becomes float32,
-    a ``WeightNormDense`` the ``Dense`` of its effective kernel, a layer with a ``portable()``
+    a layer with ``dense_weights()`` (``WeightNormDense``, ProGAN's ``ChannelBiasDense``) the
+    ``Dense`` that computes the same, a layer with a ``portable()``
     method (StyleGAN2's blocks, ``zoo.style_layers``) the model of Keras layers and operations
     it returns, with its current weights baked in, and a nested model its own portable copy.
     Weights come from (and, unless ``bakes(model)``, are refreshed with) ``copy_weights``."""
@@ -172,7 +172,7 @@ def portable_copy(model: keras.Model) -> keras.Model:
             return layer.portable()
         if isinstance(layer, keras.Model) and bakes(layer):
             return portable_copy(layer)
-        if isinstance(layer, WeightNormDense):
+        if hasattr(layer, "dense_weights"):
             return keras.layers.Dense(
                 layer.units, activation=layer.activation, name=layer.name, dtype="float32"
             )
@@ -199,7 +199,7 @@ def bakes(model: keras.Model) -> bool:
 def copy_weights(model: keras.Model, copy: keras.Model) -> None:
     """Sets the weights of ``portable_copy(model)`` to those of ``model`` now."""
     for source, target in zip(model.layers, copy.layers, strict=True):
-        if isinstance(source, WeightNormDense):
+        if hasattr(source, "dense_weights"):
             target.set_weights(source.dense_weights())
         else:
             target.set_weights(source.get_weights())

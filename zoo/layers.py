@@ -19,6 +19,7 @@ that compute the same (``training.checkpoints.portable_copy``, ``zoo.progan.ship
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -122,6 +123,57 @@ class PixelNorm(keras.layers.Layer):
 
     def get_config(self):
         return super().get_config() | {"epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="ganzoo")
+class ChannelBiasDense(keras.layers.Layer):
+    """A dense layer whose ``units`` outputs are ``positions`` pixels of ``units // positions``
+    channels each (a reshape to a map follows), with one bias per channel shared by every
+    pixel: ProGAN's first generator layer, where the authors add the bias after the reshape to
+    4x4 (``networks.py``: ``apply_bias`` on [N, C, 4, 4]). A bias per pixel would let the
+    generator draw a fixed 4x4 template that ``z`` does not move. Ships as the
+    ``keras.layers.Dense`` with that bias repeated at every pixel (``dense_weights``).
+
+    Args:
+        units: output width, ``positions`` times the channels.
+        positions: pixels of the map the output is reshaped to (16 for 4x4).
+        kernel_initializer: the kernel's initializer (the bias starts at zero).
+    """
+
+    def __init__(self, units: int, positions: int, kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        if positions < 1 or units % positions:
+            raise ValueError(f"units={units} is not a whole number of positions={positions}")
+        self.units, self.positions = units, positions
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.activation = None  # what ships: a Dense without activation
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel", shape=(input_shape[-1], self.units), initializer=self.kernel_initializer
+        )
+        self.bias = self.add_weight(
+            name="bias", shape=(self.units // self.positions,), initializer="zeros"
+        )
+
+    def call(self, x):
+        bias = ops.tile(ops.cast(self.bias, x.dtype), [self.positions])
+        return ops.matmul(x, ops.cast(self.kernel, x.dtype)) + bias
+
+    def dense_weights(self) -> list:
+        """[kernel, bias] of the ``keras.layers.Dense`` that computes what this layer does."""
+        bias = ops.convert_to_numpy(self.bias)
+        return [ops.convert_to_numpy(self.kernel), np.tile(bias, self.positions)]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        return super().get_config() | {
+            "units": self.units,
+            "positions": self.positions,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }
 
 
 @keras.saving.register_keras_serializable(package="ganzoo")

@@ -28,14 +28,16 @@ in the graph (``level_of_detail``), so a run resumed in the middle of a fade-in 
 exactly. The real images are blurred to the current level (``lod_reals``: box-downscaled,
 blended between the two nearest levels and upscaled back, the authors' ``process_reals``).
 
-What ships (``ship``): the generator at lod 0, i.e. the final resolution's path alone (the
-lower levels' to-RGB layers and the blends dropped), made of Keras' own layers that share the
-trained (or EMA) weights, so ``generator.keras`` loads without ganzoo. Equalized learning rate
-needs no layer of its own: a convolution with kernel ``w`` scaled by ``c`` equals the same
-convolution (zero padding included) of the input scaled by ``c``, so each equalized layer is a
-``Rescaling(c)`` followed by a plain ``Conv2D``/``Dense`` with N(0, 1) weights; the gradient
-with respect to ``w`` is the authors'. Pixel norm trains as ``PixelNorm`` (the authors' op) and
-ships as ``keras.layers.RMSNormalization`` (the same formula, times a scale of ones).
+What ships (``ship``): the generator at lod 0, i.e. the final resolution's path alone (the lower
+levels' to-RGB layers and the blends dropped), made of Keras' own layers that share the trained
+(or EMA) weights, but the first (``ChannelBiasDense``, a bias per channel), which the run's
+``generator.keras`` stores as the ``Dense`` it equals, so the file loads without ganzoo.
+Equalized learning rate needs no layer of its own: a convolution with kernel ``w`` scaled by
+``c`` equals the same convolution (zero padding included) of the input scaled by ``c``, so each
+equalized layer is a ``Rescaling(c)`` followed by a plain ``Conv2D``/``Dense`` with N(0, 1)
+weights; the gradient with respect to ``w`` is the authors'. Pixel norm trains as ``PixelNorm``
+(the authors' op) and ships as ``keras.layers.RMSNormalization`` (the same formula, times a
+scale of ones).
 
 Where this differs from the authors' code, and why:
 
@@ -47,9 +49,13 @@ Where this differs from the authors' code, and why:
   replica's examples are consecutive rows of the global batch, so with a per-replica batch
   divisible by the group size the groups, and the step, are the same on any number of
   replicas. A batch that the group size does not divide forms one group.
-- The Adam state is not reset when a level fades in (theirs: ``reset_opt_for_new_lod``): the
-  new layers get exactly zero gradient before their fade-in starts, so their moments are zero
-  when it does anyway.
+- The Adam state is not reset when the level changes (theirs: ``reset_opt_for_new_lod``, at
+  the start and the end of each fade-in, moments and bias correction alike): the run's step
+  counter is the generator optimizer's iteration count, which Keras' Adam also uses for its
+  bias correction, so a reset could not restart the correction. The new layers get exactly
+  zero gradient before their fade-in, so their moments are zero when it starts, but corrected
+  as at a late step their n-th update is about lr / sqrt(1 - 0.99^n): 10 times the rate at
+  first, 1.3 times after 100 steps. The old layers keep their moments.
 - Upscaling and downscaling are separate nearest/box layers, not fused into the convolutions
   (the authors' ``fused_scale=False``, the same function).
 - The training generator's output is linear, as the authors'; what ships is clipped to the
@@ -305,12 +311,14 @@ def _synthesis(config: ProGANConfig, make: _Builder, z, lod=None):
     import keras
     from keras import layers
 
-    from zoo.layers import CrossFade
+    from zoo.layers import ChannelBiasDense, CrossFade
 
     f, last = config.filters, config.levels - 1
     x = make.pixel_norm(z, "z_norm")  # the authors' normalize_latents
-    # 4x4: dense to 4x4 maps (gain sqrt(2)/4, as the authors' Theano port), then a 3x3 conv
-    x = make.equalized(x, "b4_dense", layers.Dense, 16 * f[0], gain=_RELU_GAIN / 4)
+    # 4x4: dense to 4x4 maps (gain sqrt(2)/4, as the authors' Theano port) with a bias per
+    # channel (the authors' add it after the reshape; ships as a Dense), then a 3x3 conv
+    x = make.equalized(x, "b4_dense", ChannelBiasDense, 16 * f[0], gain=_RELU_GAIN / 4,
+                       positions=16)  # fmt: skip
     x = make("b4_reshape", lambda n: layers.Reshape((4, 4, f[0]), name=n))(x)
     x = make("b4_dense_lrelu", lambda n: layers.LeakyReLU(0.2, name=n))(x)
     x = make.pixel_norm(x, "b4_dense_norm")
