@@ -197,3 +197,23 @@ def test_trained_run_ships_the_final_resolution_and_exports(trained_runs, tmp_pa
     network = session.trainer.generator_ema or session.trainer.generator
     network.get_layer("lod").lod.assign(0.0)  # the trained network read at the final level
     np.testing.assert_allclose(g(z), np.clip(network(z), -1, 1), atol=1e-5)
+
+
+def test_diversity_benchmark_reads_each_checkpoint_at_its_level_of_detail(trained_runs):
+    """benchmarks.diversity: a pixel's std over latents at a kept checkpoint of the shared tiny
+    run (step 2: lod 2 - 1 / 3 in its last step), the real images blurred to that level (less
+    spread than sharp ones)."""
+    from benchmarks.diversity import diversity, pixel_std
+    from training.rundir import RunError
+    from training.session import first_examples
+
+    assert pixel_std(np.ones((5, 4, 4, 1))) == 0.0  # one image for every latent: collapse
+    assert pixel_std(np.stack([np.ones((2, 2, 1)), -np.ones((2, 2, 1))])) == pytest.approx(1.0)
+    run_dir = trained_runs("progan")
+    [row] = diversity(run_dir, num=16)
+    assert row["step"] == 2 and row["lod"] == pytest.approx(5 / 3)
+    assert row["generator"] > 0 and row["ema"] > 0
+    sharp = first_examples(load(run_dir / "config.yaml"), ("image",), 16, 0)["image"]
+    assert 0 < row["real"] < pixel_std(sharp)
+    with pytest.raises(RunError, match="no checkpoint of step 3"):
+        diversity(run_dir, steps=[3], num=16)
