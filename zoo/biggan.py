@@ -56,8 +56,9 @@ Where this differs from the authors' code, and why:
   default and one in the digit preset. The paper trains with 5e-5 / 2e-4 and two D steps
   (BigGAN-PyTorch's argument defaults); BigGAN-PyTorch's 128x128 script with 1e-4 / 4e-4 and
   one D step (SA-GAN's settings, its README says) and without orthogonal regularization
-  (``--G_ortho 0.0``). On the digits here, two D steps reached 22.3% class accuracy after
-  1,000 steps (11 minutes); one D step 85.1% after 2,500 and 98.1% after 3,200 (17 minutes).
+  (``--G_ortho 0.0``). On the resized digits on the EPYC, two D steps reached 22.3% class
+  accuracy after 1,000 steps (11 minutes); one D step 85.1% after 2,500 and 98.1% after 3,200
+  (17 minutes).
   Adam's epsilon is Keras' 1e-7 (the script: 1e-6). The EMA starts at step 0 (the script: at 20,000
   iterations, with decay 0.9999); the MNIST preset's decay is 0.99 for its 3,200 steps.
 - The inference statistics are the moving averages of the batch statistics (momentum 0.9,
@@ -77,12 +78,11 @@ Where this differs from the authors' code, and why:
   initialization. Measured: the orthogonally initialized tiny preset with two D steps gave a
   first-step generator loss on two replicas 1.1e-5 (relative) from one device's (the weights
   2e-6 apart), over the tests' 1e-5; N(0, 0.02) gave 2.7e-7.
-- The presets are 32x32: MNIST digits resized to 32x32 (the runs measured; ``data.fit=pad``, the
-  papers' padding, is not yet measured for these presets), 16 to 64 channels,
-  batch 32; CIFAR-10 at BigGAN-PyTorch's CIFAR widths (256 channels) but with this module's
-  recipe (its CIFAR script: no shared embedding, no hierarchical z, no attention, 4 D steps at
-  2e-4, batch 50, 500 epochs). The authors train ImageNet at 128 to 512 pixels with batches of
-  256 to 2,048.
+- The presets are 32x32: MNIST digits padded to 32x32 (``data.fit=pad``: 2 black pixels each
+  side, the digits unscaled), 16 to 64 channels, batch 32; CIFAR-10 at BigGAN-PyTorch's CIFAR
+  widths (256 channels) but with this module's recipe (its CIFAR script: no shared embedding, no
+  hierarchical z, no attention, 4 D steps at 2e-4, batch 50, 500 epochs). The authors train
+  ImageNet at 128 to 512 pixels with batches of 256 to 2,048.
 """
 
 from __future__ import annotations
@@ -601,7 +601,7 @@ def presets(
     tiny: dict | None = None,
     digits: dict | None = None,
 ) -> dict[str, dict]:
-    """The presets of BigGAN and SAGAN: ``<family>_mnist`` (digits resized to 32x32),
+    """The presets of BigGAN and SAGAN: ``<family>_mnist`` (digits padded to 32x32),
     ``<family>_cifar10`` and ``tiny`` (8x8, for tests), with the family's own model and
     train keys (``train``: its optimizer settings, in every preset; ``cifar10``: that preset's
     own model, data and train keys; ``tiny``: the tiny preset's own model and objective
@@ -609,8 +609,8 @@ def presets(
     tiny, digits = tiny or {}, digits or {}
     return {
         f"{family}_mnist": {
-            # resized to 32x32: the measured runs were; padding (data.fit=pad) not yet measured
-            "data": {"dataset": "mnist", "batch_size": 32},
+            # the 28x28 digits unscaled in a black 32x32 frame, 2 pixels each side
+            "data": {"dataset": "mnist", "batch_size": 32, "fit": "pad"},
             "objective": digits.get("objective", {}),
             "model": {
                 "image_size": 32,
@@ -727,10 +727,11 @@ register_family(
             # Tracing the step is most of the tests' time: one D step instead of two (the trainer
             # runs any number alike) and no self-attention in D (sagan's tiny D has it).
             tiny={"model": {"d_attention": None}, "objective": {"d_steps": 1}},
-            # One D step per G step, as BigGAN-PyTorch's ImageNet script: measured on the 2-core
-            # EPYC alone, 3,200 steps in 16 min 52 s for the command, FID (mnist_cnn) 11.8 and
-            # 98.1% of the samples read as the digit asked for (one D step: 85.1% after 2,500
-            # steps; the paper's two D steps: 22.3% after 1,000, in 11 min; docs/results.md).
+            # One D step per G step, as BigGAN-PyTorch's ImageNet script: padded, on the 2-core
+            # Xeon alone, 3,200 steps in 7 min 10 s for the command, FID (mnist_cnn) 23.0 and
+            # 98.1% of the samples read as the digit asked for (resized, on the EPYC: one D
+            # step 85.1% after 2,500 steps; the paper's two D steps 22.3% after 1,000, in 11
+            # min; docs/results.md).
             digits={"objective": {"d_steps": 1}, "train": {"steps": 3200}},
         ),
     )

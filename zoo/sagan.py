@@ -35,7 +35,7 @@ Where this differs from the authors' code, and why:
 - Adam's beta_2 is the paper's 0.9; the authors' code leaves TensorFlow's default 0.999.
 - Self-attention sits after the 16x16 blocks of both networks at 32x32 (the authors' 128x128
   networks: after the 32x32 block of G and of D).
-- The presets are BigGAN's (``zoo.biggan.presets``): MNIST resized to 32x32 (as measured),
+- The presets are BigGAN's (``zoo.biggan.presets``): MNIST padded to 32x32,
   16 to 64 channels, batch 32, 3,200 steps; CIFAR-10 with 256 channels. The authors train
   ImageNet at 128x128 with gf_dim = df_dim = 64 (64 to 1,024 channels), batch 64 per tower.
 """
@@ -75,9 +75,9 @@ register_family(
             # the MNIST run's samples were near-black at step 750 (KID 53 at step 500), the
             # averages still far from the batches' statistics a thousand steps in.
             model={"latent_dim": 128, "init": "xavier", "bn_momentum": 0.9},
-            # Measured on the 2-core EPYC alone: 3,200 steps in 15 min 28 s for the command,
-            # FID (mnist_cnn) 13.3 and 96.8% of the samples read as the digit asked for; after
-            # 1,500 steps (7 min 37 s) FID 105.3 and 56.9% (docs/results.md).
+            # Measured padded on the 2-core Xeon: 3,200 steps in 6 min 56 s for the command,
+            # FID (mnist_cnn) 17.7 and 96.7% of the samples read as the digit asked for
+            # (resized, on the EPYC: after 1,500 steps FID 105.3 and 56.9%; docs/results.md).
             train={"steps": 3200, "g_lr": 1e-4, "d_lr": 4e-4, "beta_1": 0.0, "beta_2": 0.9},
             cifar10={"train": {"steps": 100000}},
         ),

@@ -59,11 +59,9 @@ Where this differs from the authors' code, and why:
   -0.94, measured); its discriminator was right on every image from step 100, and two of three
   digit runs (padded; trained on digits 0-7999) reached non-finite weights by step 610. With
   zero kernels the run on digits 0-7999 had its discriminator at 64% on fakes by step 200.
-- **The digit preset resizes MNIST to 32x32** instead of padding it by 2 pixels
-  (``data.fit=pad``): padded, before the to-RGB kernels started at 0, this preset's
-  discriminator won outright from the first hundred steps (fakes and reals all classified
-  right, generator loss near 5) and the weights became non-finite at step 609. Padding with the
-  zero start is not measured yet.
+- The digit preset pads MNIST to 32x32 (``data.fit=pad``). Padded, before the to-RGB kernels
+  started at 0, its discriminator won outright from the first hundred steps and the weights
+  became non-finite at step 609; with the zero start it trains (docs/results.md).
 """
 
 from __future__ import annotations
@@ -552,10 +550,11 @@ NO_DYNAMIC = (
 # 16 at 32x32), config F's mapping, mixing and path length. Two measured departures:
 # a tanh output (a linear one collapsed to one digit within 1,000 steps on every
 # setting tried: docs/results.md) and R1's gamma 1 (the authors' for 32x32 CIFAR-10
-# is 0.01; DCGAN's digit default uses 1). 2,400 steps in 727 s on the 2-core EPYC.
+# is 0.01; DCGAN's digit default uses 1). 2,400 steps: 347 s on the 2-core Xeon, 727 s on
+# the EPYC.
 _DIGITS = {
-    # resized, not padded (data.fit=pad diverged at step 609: module docstring)
-    "data": {"dataset": "mnist", "batch_size": 32},
+    # the 28x28 digits unscaled in a black 32x32 frame, 2 pixels each side (data.fit=pad)
+    "data": {"dataset": "mnist", "batch_size": 32, "fit": "pad"},
     "model": {
         "image_size": 32,
         "channels": 1,
