@@ -185,9 +185,10 @@ def _steps_identically_on_two_replicas(family, *overrides):
     assert second[0] == pytest.approx(second[1], rel=1e-3, abs=PARITY_ATOL)  # amplified, above
     # Image pools, schedules' variables, ...: the pools hold the second step's fakes, made by
     # generators that already differ by round-off, amplified by instance norm (ganilla's tiny
-    # generator: 6.4e-4 measured); a wrong pool answers with other images, 0.1 or more away.
+    # generator: 6.4e-4 measured on the EPYC, 4.7e-3 on an AVX-512 Xeon, in 64 of 49,152
+    # pixels); a wrong pool answers with other images, 0.1 or more away.
     for key, (x, y) in _state(a, b).items():
-        np.testing.assert_allclose(x, y, atol=2e-3, err_msg=key)
+        np.testing.assert_allclose(x, y, atol=1e-2, err_msg=key)
     for name in a.contract.updates:
         moved = max(
             float(np.max(np.abs(w - w0)))
