@@ -34,7 +34,8 @@ def pixel_std(images) -> float:
 
 def checkpoint_steps(run_dir: Path) -> list[int]:
     """The steps of the checkpoints kept in ``run_dir/checkpoints``, in order."""
-    names = (path.name for path in (run_dir / "checkpoints").iterdir())
+    folder = run_dir / "checkpoints"
+    names = (path.name for path in folder.iterdir()) if folder.is_dir() else ()
     found = (re.fullmatch(r"ckpt-(\d+)\.index", name) for name in names)
     return sorted(int(m.group(1)) for m in found if m)
 
@@ -55,6 +56,8 @@ def diversity(run_dir, steps=None, num: int = 256, seed: int = 0) -> list[dict]:
     if [t.name.split(":")[0] for t in generator.inputs] != ["z"]:
         raise RunError(f"benchmarks.diversity reads generators of z alone; {run_dir} is not one")
     kept = checkpoint_steps(run_dir)
+    if not kept:
+        raise RunError(f"{run_dir} keeps no checkpoint (checkpoints/ckpt-N.index)")
     missing = sorted(set(steps or ()) - set(kept))
     if missing:
         raise RunError(f"no checkpoint of step {missing[0]} in {run_dir}; kept: {kept}")
@@ -64,7 +67,12 @@ def diversity(run_dir, steps=None, num: int = 256, seed: int = 0) -> list[dict]:
     schedules = getattr(trainer, "schedules", ())
     rows = []
     for step in steps or kept:
-        session.checkpoint.restore(str(run_dir / "checkpoints" / f"ckpt-{step}")).expect_partial()
+        path = run_dir / "checkpoints" / f"ckpt-{step}"
+        try:
+            session.checkpoint.restore(str(path)).expect_partial()
+        except (tf.errors.OpError, ValueError, AssertionError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise RunError(f"{path} does not load into this run's networks ({first})") from None
         row = {"step": step}
         seen = tf.constant(real)
         last = tf.constant(step - 1, tf.int64)  # the checkpoint's last step
@@ -90,7 +98,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
-    from training.rundir import RunError
+    from zoo.errors import GanzooError
 
     try:
         steps = [int(s) for s in args.steps.split(",")] if args.steps else None
@@ -98,7 +106,7 @@ def main(argv=None) -> int:
         parser.error(f"--steps takes whole numbers separated by commas, got {args.steps!r}")
     try:
         rows = diversity(args.run_dir, steps, args.num, args.seed)
-    except RunError as err:
+    except GanzooError as err:  # not a run, no such checkpoint, a checkpoint that does not load
         print(f"error: {err}", file=sys.stderr)
         return 2
     print("step     lod    generator   ema      real")

@@ -203,7 +203,7 @@ def test_diversity_benchmark_reads_each_checkpoint_at_its_level_of_detail(traine
     """benchmarks.diversity: a pixel's std over latents at a kept checkpoint of the shared tiny
     run (step 2: lod 2 - 1 / 3 in its last step), the real images blurred to that level (less
     spread than sharp ones)."""
-    from benchmarks.diversity import diversity, pixel_std
+    from benchmarks.diversity import diversity, main, pixel_std
     from training.rundir import RunError
     from training.session import first_examples
 
@@ -217,3 +217,4 @@ def test_diversity_benchmark_reads_each_checkpoint_at_its_level_of_detail(traine
     assert 0 < row["real"] < pixel_std(sharp)
     with pytest.raises(RunError, match="no checkpoint of step 3"):
         diversity(run_dir, steps=[3], num=16)
+    assert main([str(run_dir.parent / "nowhere")]) == 2  # not a run: one line, no traceback

@@ -5,7 +5,8 @@
 * ``PixelNorm``, ``MinibatchStddev``: ProGAN's pixelwise feature normalization and minibatch
   standard deviation feature (Karras et al. 2018), which StyleGAN and StyleGAN2 keep.
 * ``LevelOfDetail``, ``CrossFade``: a network's level of detail and the blends it drives, for
-  progressive growing (``zoo.progan``).
+  progressive growing (``zoo.progan``); ``ChannelBiasDense``: ProGAN's first generator layer
+  (a dense layer with one bias per channel of the map it is reshaped to).
 
 Each is registered for Keras serialization as ``ganzoo>ClassName``, so a saved network with
 them loads in a process that has imported this module (``training.sample`` and

@@ -262,9 +262,9 @@ class _Builder:
         return self.source.get_layer(name) if self.source is not None else make(name)
 
     def equalized(self, x, name: str, layer_cls, units, gain=_RELU_GAIN, **kwargs):
-        """``layer_cls`` (``Conv2D`` or ``Dense``) with equalized learning rate: N(0, 1) weights
-        on the input scaled by He's constant gain / sqrt(fan_in) (Karras et al. 2018, sec. 4.1;
-        the authors' ``get_weight(use_wscale=True)``), zero biases."""
+        """``layer_cls`` (``Conv2D``, ``Dense`` or ``ChannelBiasDense``) with equalized learning
+        rate: N(0, 1) weights on the input scaled by He's constant gain / sqrt(fan_in) (Karras et
+        al. 2018, sec. 4.1; the authors' ``get_weight(use_wscale=True)``), zero biases."""
         import keras
 
         kernel = kwargs.get("kernel_size", 1)

@@ -538,9 +538,9 @@ NO_INT8 = (
     "(24.6 dB measured, 30 dB needed); use the float16 variant"
 )
 
-# Measured on the default run (2,400 steps): dynamic-range TFLite (int8 weights) reaches 33.8 dB
-# but moves one pixel by 0.60 (export accepts 0.5): the int8 styles and demodulation energies of
-# every layer add up at the tanh's steep middle.
+# Measured on the former default run (resized digits, 2,400 steps): dynamic-range TFLite (int8
+# weights) reaches 33.8 dB but moves one pixel by 0.60 (export accepts 0.5): the int8 styles and
+# demodulation energies of every layer add up at the tanh's steep middle.
 NO_DYNAMIC = (
     "int8 weights of the styles and demodulation move a pixel by 0.60 at 33.8 dB on the default "
     "run (export accepts 0.5); use the float16 variant"
@@ -550,8 +550,8 @@ NO_DYNAMIC = (
 # 16 at 32x32), config F's mapping, mixing and path length. Two measured departures:
 # a tanh output (a linear one collapsed to one digit within 1,000 steps on every
 # setting tried: docs/results.md) and R1's gamma 1 (the authors' for 32x32 CIFAR-10
-# is 0.01; DCGAN's digit default uses 1). 2,400 steps: 347 s on the 2-core Xeon, 727 s on
-# the EPYC.
+# is 0.01; DCGAN's digit default uses 1). 2,400 steps: 347 s on the 2-core Xeon (padded), 727 s on
+# the EPYC (resized, before the zero to-RGB start).
 _DIGITS = {
     # the 28x28 digits unscaled in a black 32x32 frame, 2 pixels each side (data.fit=pad)
     "data": {"dataset": "mnist", "batch_size": 32, "fit": "pad"},
